@@ -1,0 +1,138 @@
+"""Run the whole course headless: every notebook in order, executed with papermill.
+
+    python -m helpers.course run            # the full course on the generated faces
+    python -m helpers.course run --quick    # small data, few epochs (about 2 minutes)
+    python -m helpers.course run -p SOURCE_DIR ~/my_faces -p SEED 7 --out runs/seed7
+
+Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
+table shows how long each notebook took, followed by the final test metrics. If a notebook
+fails, the run stops, names the notebook and the cell, and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+DEFAULT_PARAMETERS = {"DATA_DIR": ROOT / "data" / "generated", "WORK_DIR": ROOT / "work"}
+PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR")
+
+
+def notebooks() -> list[Path]:
+    """The course notebooks in order (01_... to 07_...)."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def parse_value(text: str):
+    """Read a command-line parameter value: Python literals (7, 0.5, True, None) or a string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def resolve_parameters(pairs: Sequence[Sequence[str]], quick: bool) -> dict:
+    """Parameters for every notebook: defaults, then `-p NAME VALUE` pairs, paths made absolute."""
+    params: dict = dict(DEFAULT_PARAMETERS)
+    for name, value in pairs:
+        params[name] = parse_value(value)
+    if params.get("SOURCE_DIR") and not any(name == "DATA_DIR" for name, _ in pairs):
+        params["DATA_DIR"] = ROOT / "data" / "imported"  # keep own photos apart from generated
+    if quick:
+        params["QUICK"] = True
+    for name in PATH_PARAMETERS:
+        if params.get(name) is not None:
+            params[name] = str(Path(params[name]).expanduser().resolve())
+    return params
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error; says which notebook, which cell and where the copy is."""
+
+    def __init__(self, notebook: str, executed_copy: Path, error: Exception):
+        cell = getattr(error, "exec_count", "?")
+        ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", "")
+        super().__init__(
+            f"{notebook} failed in cell [{cell}] with {ename}: {evalue}\n"
+            f"The executed copy with the full traceback is {executed_copy}"
+        )
+
+
+def run_course(params: dict, out_dir: Path, only: Sequence[str] = ()) -> list[tuple[str, float]]:
+    """Execute the notebooks in order; return (notebook, seconds) for each one run."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = []
+    for nb in notebooks():
+        if only and not any(nb.stem.startswith(prefix) for prefix in only):
+            continue
+        print(f"\n=== {nb.name} ===", flush=True)
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                nb,
+                out_dir / nb.name,
+                parameters=params,
+                cwd=str(NOTEBOOK_DIR),
+                kernel_name="python3",
+                progress_bar=True,
+            )
+        except PapermillExecutionError as err:
+            raise NotebookFailed(nb.name, out_dir / nb.name, err) from err
+        timings.append((nb.stem, time.perf_counter() - start))
+    return timings
+
+
+def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
+    """The per-notebook time table and the final metrics."""
+    print("\nnotebook                    seconds")
+    for name, seconds in timings:
+        print(f"{name:<27} {seconds:7.1f}")
+    print(f"{'total':<27} {sum(s for _, s in timings):7.1f}")
+    metrics_path = work_dir / "metrics.json"
+    if metrics_path.exists():
+        metrics = json.loads(metrics_path.read_text())
+        print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")
+        for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+            print(f"  {key:<10} {metrics[key]:.3f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute every notebook in order")
+    run.add_argument("--quick", action="store_true", help="small data and few epochs (CI mode)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable)")
+    run.add_argument("--out", type=Path, help="folder for executed notebooks "
+                     "(default: WORK_DIR/executed)")
+    run.add_argument("--only", nargs="*", default=[], metavar="NN",
+                     help="run only notebooks whose name starts with these prefixes, e.g. 06 07")
+    args = parser.parse_args(argv)
+
+    params = resolve_parameters(args.parameter, args.quick)
+    work_dir = Path(params["WORK_DIR"])
+    out_dir = (args.out or work_dir / "executed").resolve()
+    print(f"Running {len(notebooks())} notebooks; executed copies go to {out_dir}")
+    print("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
+    try:
+        timings = run_course(params, out_dir, args.only)
+    except NotebookFailed as err:
+        print(f"\nFAILED: {err}", file=sys.stderr)
+        return 1
+    print_summary(timings, work_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

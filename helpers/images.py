@@ -1,0 +1,173 @@
+"""Reading images: the one decoder that cleaning, training and prediction all share.
+
+Every image the kit touches goes through `open_image` (decode, fix orientation, flatten
+transparency, convert to RGB) and `to_array` (grey or colour, resize, scale to [0, 1]).
+Because there is exactly one path from file to pixels, an image cannot be read one way
+for training and another way for prediction (the seed tutorial's BGR-vs-RGB bug).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+#: File name extensions the kit reads as images (compared lower-case).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+#: Decoders we accept; anything else PIL can open (PSD, ICO, ...) is "unsupported_format".
+SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"})
+#: Refuse images above this many pixels instead of exhausting memory.
+MAX_PIXELS = 120_000_000
+
+#: Reason codes used by `ImageError` and the cleaning report, with a user-facing explanation.
+REASONS = {
+    "empty_file": "the file is empty (0 bytes)",
+    "not_an_image": "the file is not an image (text, HTML or another document)",
+    "unsupported_format": "a format the kit does not read (use JPEG, PNG, BMP, GIF, WebP, TIFF)",
+    "corrupt": "the image is truncated or damaged and cannot be decoded",
+    "too_large": f"the image has more than {MAX_PIXELS:,} pixels",
+    "too_small": "the image is smaller than the minimum size",
+    "duplicate": "an exact copy of another image in the same class",
+    "label_conflict": "the same image appears in more than one class",
+    "hidden": "a hidden or system file (.DS_Store, ._name, checkpoints), not a photo",
+}
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; `reason` is one of `REASONS`."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = ""):
+        self.path = Path(path)
+        self.reason = reason
+        message = f"{self.path.name}: {REASONS[reason]}"
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+def _looks_like_text(head: bytes) -> bool:
+    return b"\x00" not in head and all(b >= 9 for b in head[:256])
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Decode an image file into an RGB PIL image, or raise `ImageError` saying why not.
+
+    Handles EXIF rotation, transparency (flattened on white), palette, CMYK, 16-bit and
+    animated images (first frame).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise ImageError(path, "corrupt", str(err)) from err
+    if size == 0:
+        raise ImageError(path, "empty_file")
+    with open(path, "rb") as f:
+        head = f.read(512)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+            if img.format not in SUPPORTED_FORMATS:
+                raise ImageError(path, "unsupported_format", f"format {img.format}")
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageError(path, "too_large", f"{img.width}x{img.height}")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise ImageError(path, "too_large", str(err)) from err
+    except Image.UnidentifiedImageError as err:
+        lowered = head.lstrip().lower()
+        if path.suffix.lower() == ".svg" or lowered.startswith(b"<svg") or b"<svg" in lowered:
+            raise ImageError(path, "unsupported_format", "SVG is a vector format") from err
+        if _looks_like_text(head):
+            raise ImageError(path, "not_an_image") from err
+        raise ImageError(path, "corrupt", "unknown or damaged image data") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(path, "corrupt", str(err)) from err
+    return _to_rgb(img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to RGB, scaling 16/32-bit data and putting alpha on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    elif img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
+        img = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("RGB")
+
+
+def to_array(img: Image.Image, image_size: int = 48, channels: int = 1) -> np.ndarray:
+    """Resize an RGB image to `image_size` square and scale pixels to float32 in [0, 1].
+
+    `channels=1` gives grey (luminance), `channels=3` gives RGB. Shape: (size, size, channels).
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+    img = img.convert("L" if channels == 1 else "RGB")
+    img = img.resize((image_size, image_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    arr = np.asarray(img, dtype=np.float32) / 255.0
+    return arr.reshape(image_size, image_size, channels)
+
+
+def load_image(path: str | Path, image_size: int = 48, channels: int = 1) -> np.ndarray:
+    """Decode and preprocess one image file exactly as training does (see module docstring)."""
+    return to_array(open_image(path), image_size, channels)
+
+
+def is_hidden(path: Path) -> bool:
+    """True for hidden files and folders (.DS_Store, ._x.jpg, .ipynb_checkpoints, ...)."""
+    return path.name.startswith(".") or path.name.startswith("__")
+
+
+def class_folders(data_dir: str | Path) -> list[Path]:
+    """The class subfolders of `data_dir`, sorted by name, hidden folders skipped."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(
+            f"Data folder {data_dir} does not exist. Run notebook 01_collect_data first, "
+            "or point DATA_DIR at a folder with one subfolder per class."
+        )
+    return sorted(p for p in data_dir.iterdir() if p.is_dir() and not is_hidden(p))
+
+
+def iter_files(folder: str | Path, include_hidden: bool = False) -> Iterator[Path]:
+    """Every file below `folder` (recursive, sorted, safe against symlink loops).
+
+    Hidden files and folders are skipped unless `include_hidden` is true.
+    """
+    seen: set[Path] = set()
+    stack = [Path(folder)]
+    while stack:
+        current = stack.pop()
+        try:
+            real = current.resolve()
+        except (OSError, RuntimeError):
+            continue
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            entries = sorted(current.iterdir())
+        except OSError:
+            continue
+        subfolders = []
+        for entry in entries:
+            if is_hidden(entry) and not include_hidden:
+                continue
+            if entry.is_dir():
+                subfolders.append(entry)
+            elif entry.is_file():
+                yield entry
+        stack.extend(reversed(subfolders))

@@ -1,0 +1,88 @@
+"""Pictures for the notebooks: image grids, training curves, confusion matrix, ROC curve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+from helpers.images import ImageError, open_image
+
+
+def show_images(
+    images: Sequence[str | Path | np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.6,
+) -> plt.Figure:
+    """A grid of images (file paths or arrays in [0, 1]) with optional titles."""
+    n = max(len(images), 1)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.3)))
+    for ax in np.atleast_1d(axes).ravel():
+        ax.axis("off")
+    for i, (ax, item) in enumerate(zip(np.atleast_1d(axes).ravel(), images)):
+        if isinstance(item, np.ndarray):
+            pixels = item.squeeze()
+        else:
+            try:
+                pixels = np.asarray(open_image(item))
+            except ImageError as err:
+                ax.text(0.5, 0.5, err.reason, ha="center", va="center", fontsize=8, wrap=True)
+                pixels = None
+        if pixels is not None:
+            vmax = 255 if pixels.dtype == np.uint8 else 1
+            ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=vmax)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(log: pd.DataFrame, metrics: Sequence[str] = ("loss", "accuracy")) -> plt.Figure:
+    """Training and validation curves per epoch from a CSVLogger log."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5))
+    for ax, name in zip(np.atleast_1d(axes), metrics):
+        ax.plot(log["epoch"] + 1, log[name], marker="o", label="train")
+        if f"val_{name}" in log:
+            ax.plot(log["epoch"] + 1, log[f"val_{name}"], marker="o", label="validation")
+        ax.set(xlabel="epoch", ylabel=name, title=name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(
+    labels: Sequence[int], predicted: Sequence[int], class_names: Sequence[str]
+) -> plt.Figure:
+    """Counts of true class (rows) against predicted class (columns)."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, display_labels=class_names, cmap="Blues", colorbar=False, ax=ax
+    )
+    ax.set_title("Confusion matrix (test split)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc_curve(labels: Sequence[int], probabilities: Sequence[float]) -> plt.Figure:
+    """True-positive rate against false-positive rate for every threshold."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    RocCurveDisplay.from_predictions(labels, probabilities, ax=ax, plot_chance_level=True)
+    ax.set_title("ROC curve (test split)")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Save a figure (folders created as needed) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path

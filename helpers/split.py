@@ -1,0 +1,64 @@
+"""Splitting: a stratified, file-level train/validation/test split saved as a manifest.
+
+The seed tutorial split a `tf.data` dataset with `take`/`skip` after shuffling it; because
+the dataset reshuffled every epoch, "test" batches were different images each time and
+test images leaked into training. Here each *file* gets exactly one split, decided once
+from `SEED`, and written to a CSV manifest that every later notebook reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from helpers.images import class_folders, iter_files
+
+SPLITS = ("train", "val", "test")
+
+
+def split_dataset(
+    image_dir: str | Path, val_fraction: float = 0.15, test_fraction: float = 0.15, seed: int = 42
+) -> pd.DataFrame:
+    """Assign every image in `image_dir/<class>/` to train, val or test, stratified by class.
+
+    Returns columns `file` (relative to `image_dir`), `class`, `label` (index in sorted
+    class names) and `split`, sorted by file so the manifest is byte-identical per seed.
+    """
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} must each be "
+            "between 0 and 1 and leave room for training (e.g. 0.15 and 0.15)"
+        )
+    image_dir = Path(image_dir)
+    classes = [folder.name for folder in class_folders(image_dir)]
+    rows = [
+        {"file": f.relative_to(image_dir).as_posix(), "class": name, "label": label}
+        for label, name in enumerate(classes)
+        for f in iter_files(image_dir / name)
+    ]
+    files = pd.DataFrame(rows, columns=["file", "class", "label"])
+    counts = files["class"].value_counts()
+    if len(classes) != 2 or counts.reindex(classes, fill_value=0).min() < 5:
+        raise ValueError(
+            f"Need two classes with at least 5 images each to split; found {counts.to_dict()} "
+            f"in {image_dir}."
+        )
+    rest, test = train_test_split(
+        files, test_size=test_fraction, stratify=files["label"], random_state=seed
+    )
+    train, val = train_test_split(
+        rest,
+        test_size=val_fraction / (1 - test_fraction),
+        stratify=rest["label"],
+        random_state=seed,
+    )
+    parts = [part.assign(split=name) for name, part in zip(SPLITS, (train, val, test))]
+    return pd.concat(parts).sort_values("file").reset_index(drop=True)
+
+
+def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Images per split and class (check that each split keeps the class balance)."""
+    table = pd.crosstab(manifest["split"], manifest["class"], margins=True, margins_name="total")
+    return table.reindex([*SPLITS, "total"])
