@@ -57,7 +57,7 @@ def _sample_params(rng: np.random.Generator) -> dict[str, Any]:
     u = rng.uniform
     p: dict[str, Any] = {}
     # Face geometry.
-    p["face_height"] = u(0.45, 0.82)  # fraction of the canvas's shorter side
+    p["face_height"] = u(0.62, 0.92)  # share of the canvas's shorter side, like a face crop
     p["aspect"] = u(0.68, 0.95)  # face width / face height
     p["face_center"] = (u(-1, 1), u(-1, 1))  # scaled into the free space later
     p["rotation"] = float(np.clip(rng.normal(0, 11), -25, 25))

@@ -1,0 +1,115 @@
+"""The whole course, executed headless in QUICK mode, checked through what the notebooks record.
+
+One papermill run of all seven notebooks (via `python -m helpers.course run --quick`) in a
+temporary WORK_DIR feeds every test here; then the committed notebooks run under nbval.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import nbformat
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from helpers.model import build_model
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    work, data = root / "work", root / "data"
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick",
+               "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data), "--out", str(root / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout}
+
+
+def test_runner_prints_time_table_and_metrics(course):
+    for nb in NOTEBOOKS:
+        assert re.search(rf"^{nb.stem}\s+\d+\.\d$", course["stdout"], re.MULTILINE)
+    assert "Test metrics" in course["stdout"] and "accuracy" in course["stdout"]
+
+
+def test_executed_notebooks_are_saved_without_errors(course):
+    for nb in NOTEBOOKS:
+        executed = nbformat.read(course["out"] / nb.name, as_version=4)
+        outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+        assert outputs and not [o for o in outputs if o.output_type == "error"]
+
+
+def test_metrics_json_is_complete_and_above_chance(course):
+    metrics = json.loads((course["work"] / "metrics.json").read_text())
+    for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "n_test", "class_names"):
+        assert key in metrics
+    assert metrics["class_names"] == ["happy", "sad"]
+    assert metrics["n_test"] > 50
+    assert metrics["accuracy"] > 0.65 and metrics["roc_auc"] > 0.7
+
+
+def test_cleaner_sets_aside_exactly_the_planted_files(course):
+    planted = json.loads((course["work"] / "collect.json").read_text())["planted"]
+    report = pd.read_csv(course["work"] / "cleaning_report.csv")
+    set_aside = report[report["outcome"] == "set_aside"]
+    assert dict(zip(set_aside["file"], set_aside["reason"])) == {
+        p["path"]: p["reason"] for p in planted
+    }
+    assert (report["outcome"] != "ignored").all()
+    data = course["data"]
+    files_in = sum(1 for p in data.rglob("*") if p.is_file() and p.parent != data)
+    assert len(report) == files_in
+
+
+def test_split_manifest_is_file_level_and_complete(course):
+    manifest = pd.read_csv(course["work"] / "split.csv")
+    report = pd.read_csv(course["work"] / "cleaning_report.csv")
+    usable = report[report["outcome"].isin(["kept", "converted"])]
+    assert manifest["file"].is_unique and len(manifest) == len(usable)
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    assert all((course["work"] / "clean" / f).is_file() for f in manifest["file"])
+
+
+def test_notebook_model_is_the_recipe_in_helpers(course):
+    trained = keras.models.load_model(course["work"] / "model_untrained.keras")
+    reference = build_model(*trained.input_shape[1:2], trained.input_shape[3])
+    def layer_configs(model):
+        return [{k: v for k, v in layer.get_config().items() if k != "name"}
+                for layer in model.layers]
+    assert layer_configs(trained) == layer_configs(reference)
+    assert trained.count_params() == reference.count_params()
+
+
+def test_same_seed_retrains_to_the_same_metrics(course):
+    before = json.loads((course["work"] / "metrics.json").read_text())
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05", "06",
+               "-p", "WORK_DIR", str(course["work"]), "-p", "DATA_DIR", str(course["data"]),
+               "--out", str(course["out"] / "again")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((course["work"] / "metrics.json").read_text()) == before
+
+
+def test_committed_notebooks_pass_nbval(tmp_path):
+    """The committed notebooks, with QUICK parameters injected by papermill, under nbval."""
+    import papermill as pm
+
+    params = {"QUICK": True, "WORK_DIR": str(tmp_path / "work"), "DATA_DIR": str(tmp_path / "data")}
+    for nb in NOTEBOOKS:
+        pm.execute_notebook(nb, tmp_path / nb.name, parameters=params, prepare_only=True,
+                            kernel_name="python3")
+    copies = [str(tmp_path / nb.name) for nb in NOTEBOOKS]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
+         "no:cacheprovider", "-q", "--rootdir", str(tmp_path), *copies],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert re.search(r"\d+ passed", done.stdout)

@@ -1,0 +1,41 @@
+"""The split: stratified, file-level, reproducible from the seed."""
+
+import pytest
+
+from helpers.split import split_dataset, split_summary
+
+
+@pytest.fixture
+def folder(tmp_path, make_image):
+    for cls, n in (("happy", 60), ("sad", 40)):
+        for i in range(n):
+            make_image(tmp_path / "clean" / cls / f"{i:03d}.png", size=(8, 8), colour=(i, 0, 0))
+    return tmp_path / "clean"
+
+
+def test_every_file_in_exactly_one_split_with_class_balance(folder):
+    manifest = split_dataset(folder, val_fraction=0.15, test_fraction=0.15, seed=1)
+    assert len(manifest) == 100 and manifest["file"].is_unique
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    table = split_summary(manifest)
+    assert table.loc["test", "happy"] == 9 and table.loc["test", "sad"] == 6
+    assert table.loc["total", "total"] == 100
+    assert dict(zip(manifest["class"], manifest["label"])) == {"happy": 0, "sad": 1}
+
+
+def test_same_seed_same_manifest_bytes_different_seed_different_split(folder, tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    split_dataset(folder, seed=7).to_csv(a, index=False)
+    split_dataset(folder, seed=7).to_csv(b, index=False)
+    assert a.read_bytes() == b.read_bytes()
+    other = split_dataset(folder, seed=8)
+    assert list(other["split"]) != list(split_dataset(folder, seed=7)["split"])
+
+
+def test_bad_fractions_and_too_few_images_are_explained(folder, tmp_path, make_image):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        split_dataset(folder, val_fraction=0.6, test_fraction=0.5)
+    make_image(tmp_path / "few" / "happy" / "a.png")
+    make_image(tmp_path / "few" / "sad" / "b.png")
+    with pytest.raises(ValueError, match="at least 5 images"):
+        split_dataset(tmp_path / "few")

@@ -1,0 +1,32 @@
+"""The code and notebooks stay lint-clean and the notebooks stay runnable by papermill/nbval."""
+
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None and sys.prefix == sys.base_prefix,
+                    reason="ruff not installed")
+def test_ruff_is_clean():
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_conventions(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for name in ("DATA_DIR", "WORK_DIR", "SEED", "QUICK"):
+        assert f"\n{name} = " in "\n" + tagged[0].source
+    assert not [c for c in nb.cells if c.cell_type == "code" and c.outputs], "strip outputs"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
