@@ -98,8 +98,8 @@ def _sample_params(rng: np.random.Generator) -> dict[str, Any]:
     # Mouth: the label lives here.
     p["mouth_y"] = u(0.42, 0.6)
     p["mouth_width"] = u(0.26, 0.5)  # half-width, face units
-    p["mouth_depth"] = u(0.13, 0.22)  # corner-to-centre height at |smile| = 1
-    p["mouth_line"] = u(0.04, 0.09)
+    p["mouth_depth"] = u(0.2, 0.32)  # corner-to-centre height at |smile| = 1
+    p["mouth_line"] = u(0.05, 0.1)
     p["lip_colour_factor"] = u(0.2, 0.5)
     p["open_mouth"] = bool(u() < 0.25)
     p["mouth_gap"] = u(0.04, 0.12)
