@@ -5,6 +5,12 @@ nothing that passes cleaning can crash training later. Usable images are copied 
 their format needs it, converted to PNG) into a separate clean folder; unusable ones are
 copied into a set-aside folder. The user's originals are only read, never moved or changed,
 and every file appears exactly once in the report with its outcome and reason.
+
+Beyond "can it be decoded", it does what a careful person sorting photos does: exact copies
+(same bytes) and near copies (the same picture resized, re-encoded or brightened, found by a
+perceptual hash) are kept once, the same picture in two classes is a label conflict for the
+user to settle, and, optionally (`faces`), each photo is cropped to its face
+(`helpers.faces`).
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ import hashlib
 import shutil
 from pathlib import Path
 
+import imagehash
+import numpy as np
 import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers.faces import FaceResult, FaceRules, crop_face, find_face
 from helpers.images import REASONS, ImageError, class_folders, is_hidden, iter_files, open_image
 from helpers.workspace import prepare_output_folder
 
@@ -24,8 +33,20 @@ from helpers.workspace import prepare_output_folder
 PLAIN_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
 PLAIN_MODES = frozenset({"RGB", "L"})
 REPORT_COLUMNS = [
-    "file", "class", "outcome", "reason", "detail", "width", "height", "format", "sha256", "output",
+    "file", "class", "outcome", "reason", "detail", "width", "height", "format", "sha256",
+    "phash", "face_box", "output",
 ]
+#: Outcomes whose copy in `work_dir/clean/` is used for training.
+USABLE_OUTCOMES = ("kept", "converted", "cropped")
+#: The report is saved here, relative to `work_dir`.
+REPORT_NAME = "cleaning_report.csv"
+#: Reason codes added by this module (merged into `helpers.images.REASONS`).
+CLEAN_REASONS = {
+    "near_duplicate": "a near copy (resized, re-encoded, brightened) of another image in the "
+    "same class",
+}
+#: Side of the perceptual hash: HASH_SIZE**2 = 256 bits per image.
+HASH_SIZE = 16
 
 
 def sha256_of(path: str | Path) -> str:
@@ -50,13 +71,40 @@ def _inspect(path: Path) -> tuple[str, str]:
         return img.format, ""
 
 
-def clean_images(data_dir: str | Path, work_dir: str | Path, min_size: int = 32) -> pd.DataFrame:
+def copy_usable(src: Path, target: Path) -> tuple[Path, str]:
+    """Copy an image that passed cleaning to `target`, or re-save it as PNG (`target` + .png)
+    when its format, mode or EXIF rotation needs it. Returns the path written and what was
+    converted ('' for a plain copy)."""
+    _, conversion = _inspect(src)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if conversion:
+        target = target.with_name(target.name + ".png")
+        open_image(src).save(target, format="PNG")
+    else:
+        shutil.copyfile(src, target)
+    return target, conversion
+
+
+def clean_images(
+    data_dir: str | Path,
+    work_dir: str | Path,
+    min_size: int = 32,
+    near_duplicate_distance: int | None = 20,
+    faces: FaceRules | None = None,
+) -> pd.DataFrame:
     """Sort every file under `data_dir`'s class folders into usable and set aside.
 
     Returns the report (one row per file, columns `REPORT_COLUMNS`); outcomes are
     `kept` (copied as is to `work_dir/clean/<class>/`), `converted` (re-saved there as PNG),
-    `set_aside` (copied to `work_dir/set_aside/<class>/`, reason in `helpers.images.REASONS`)
-    and `ignored` (hidden files). `output` is where the copy went, relative to `work_dir`.
+    `cropped` (cut to the face and saved there as PNG, only with `faces`), `set_aside`
+    (copied to `work_dir/set_aside/<class>/`, reason in `helpers.images.REASONS`) and
+    `ignored` (hidden files). `output` is where the copy went, relative to `work_dir`.
+
+    `near_duplicate_distance`: two images whose perceptual hashes (256 bits) differ in at most
+    this many bits are the same picture; in one class the largest is kept and the others are
+    set aside as `near_duplicate`, across classes all are a `label_conflict`. None: no check.
+    `faces`: crop each image to its face by these rules (`helpers.faces.FaceRules`); None: no
+    face detection (the kit's drawn faces are not photos, and Haar misses most of them).
     """
     data_dir = Path(data_dir)
     classes = class_folders(data_dir)
@@ -65,21 +113,22 @@ def clean_images(data_dir: str | Path, work_dir: str | Path, min_size: int = 32)
     set_aside_dir = prepare_output_folder(work_dir / "set_aside", data_dir)
 
     rows: list[dict] = []
+    found: dict[int, FaceResult] = {}
     files = [(cls, f) for cls in classes for f in iter_files(cls, include_hidden=True)]
-    for cls, path in tqdm(files, desc="Checking images", unit="file"):
+    desc = "Checking images and finding faces" if faces else "Checking images"
+    for cls, path in tqdm(files, desc=desc, unit="file"):
         rel = path.relative_to(data_dir).as_posix()
         row = dict.fromkeys(REPORT_COLUMNS, "")
         row.update(file=rel, **{"class": cls.name})
+        rows.append(row)
         if any(is_hidden(Path(part)) for part in path.relative_to(cls).parts):
             row.update(outcome="ignored", reason="hidden", detail=REASONS["hidden"])
-            rows.append(row)
             continue
         row["sha256"] = sha256_of(path)
         try:
             img = open_image(path)
         except ImageError as err:
             row.update(outcome="set_aside", reason=err.reason, detail=str(err))
-            rows.append(row)
             continue
         image_format, conversion = _inspect(path)
         row.update(width=img.width, height=img.height, format=image_format)
@@ -89,24 +138,29 @@ def clean_images(data_dir: str | Path, work_dir: str | Path, min_size: int = 32)
                 reason="too_small",
                 detail=f"{img.width}x{img.height} px, minimum side is {min_size} px",
             )
-        else:
-            row.update(outcome="converted" if conversion else "kept", detail=conversion)
-        rows.append(row)
+            continue
+        row.update(outcome="converted" if conversion else "kept", detail=conversion)
+        row["phash"] = str(imagehash.phash(img, hash_size=HASH_SIZE))
+        if faces is not None:
+            found[len(rows) - 1] = find_face(img, faces)
 
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     _mark_duplicates(report)
+    if near_duplicate_distance is not None:
+        _mark_near_duplicates(report, near_duplicate_distance)
+    if faces is not None:
+        _apply_faces(report, found, faces.keep_unmatched)
 
     for i, row in report.iterrows():
         src = data_dir / row["file"]
         flat_name = Path(row["file"]).relative_to(row["class"]).as_posix().replace("/", "__")
         if row["outcome"] in ("kept", "converted"):
-            target = clean_dir / row["class"] / flat_name
+            target, _ = copy_usable(src, clean_dir / row["class"] / flat_name)
+        elif row["outcome"] == "cropped":
+            target = clean_dir / row["class"] / f"{flat_name}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
-            if row["outcome"] == "converted":
-                target = target.with_name(target.name + ".png")
-                open_image(src).save(target, format="PNG")
-            else:
-                shutil.copyfile(src, target)
+            box = tuple(int(v) for v in row["face_box"].split(","))
+            crop_face(open_image(src), box).save(target, format="PNG")
         elif row["outcome"] == "set_aside":
             target = set_aside_dir / row["class"] / flat_name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +171,10 @@ def clean_images(data_dir: str | Path, work_dir: str | Path, min_size: int = 32)
     return report
 
 
+def _set_aside(report: pd.DataFrame, i: int, reason: str, detail: str) -> None:
+    report.loc[i, ["outcome", "reason", "detail"]] = ["set_aside", reason, detail]
+
+
 def _mark_duplicates(report: pd.DataFrame) -> None:
     """Set aside exact copies: a second copy in the same class, every copy across classes."""
     usable = report["outcome"].isin(["kept", "converted"])
@@ -125,15 +183,58 @@ def _mark_duplicates(report: pd.DataFrame) -> None:
         if len(classes) > 1:
             for i in group.index:
                 others = ", ".join(group.loc[group.index != i, "file"])
-                report.loc[i, ["outcome", "reason", "detail"]] = [
-                    "set_aside", "label_conflict", f"same image as {others}",
-                ]
+                _set_aside(report, i, "label_conflict", f"same image as {others}")
             continue
         first = group.index[0]
         for i in group.index[1:]:
-            report.loc[i, ["outcome", "reason", "detail"]] = [
-                "set_aside", "duplicate", f"exact copy of {report.at[first, 'file']}",
+            _set_aside(report, i, "duplicate", f"exact copy of {report.at[first, 'file']}")
+
+
+def _mark_near_duplicates(report: pd.DataFrame, max_distance: int) -> None:
+    """Set aside near copies: in one class all but the largest, across classes every copy.
+
+    Images are visited largest first; each is compared with the ones visited before it that
+    were not near copies themselves.
+    """
+    usable = report[report["outcome"].isin(["kept", "converted"])]
+    order = (usable["width"] * usable["height"]).sort_values(ascending=False, kind="stable").index
+    bits = np.array([imagehash.hex_to_hash(report.at[i, "phash"]).hash.ravel() for i in order])
+    kept: list[int] = []  # positions in `order` of the images that others are compared with
+    for pos, i in enumerate(order):
+        distances = (bits[kept] != bits[pos]).sum(axis=1) if kept else np.array([], dtype=int)
+        close = [(int(d), order[k]) for d, k in zip(distances, kept) if d <= max_distance]
+        conflicts = [j for _, j in close if report.at[j, "class"] != report.at[i, "class"]]
+        if conflicts:
+            for j in conflicts:
+                _set_aside(report, j, "label_conflict", f"looks like {report.at[i, 'file']}")
+            others = ", ".join(report.loc[conflicts, "file"])
+            _set_aside(report, i, "label_conflict", f"looks like {others}")
+        elif close:
+            distance, j = min(close)
+            _set_aside(report, i, "near_duplicate",
+                       f"near copy of {report.at[j, 'file']} ({distance} of "
+                       f"{bits.shape[1]} hash bits differ)")
+            continue
+        kept.append(pos)
+
+
+def _apply_faces(report: pd.DataFrame, found: dict[int, FaceResult], keep_unmatched: bool) -> None:
+    """Turn each still-usable image's face verdict into its outcome (see `helpers.faces`)."""
+    for i in report.index[report["outcome"].isin(["kept", "converted"])]:
+        result = found[i]
+        if result.verdict == "crop":
+            report.loc[i, ["outcome", "detail", "face_box"]] = [
+                "cropped", result.detail, ",".join(map(str, result.crop)),
             ]
+        elif result.verdict == "already_cropped" or keep_unmatched:
+            face = result.detail
+            if result.verdict != "already_cropped":  # kept uncropped; the reason says why
+                report.at[i, "reason"] = result.verdict
+                face += ", kept uncropped"
+            conversion = report.at[i, "detail"]
+            report.at[i, "detail"] = f"{conversion}; {face}" if conversion else face
+        else:
+            _set_aside(report, i, result.verdict, result.detail)
 
 
 def summarize_report(report: pd.DataFrame) -> pd.DataFrame:

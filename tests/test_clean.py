@@ -1,10 +1,25 @@
-"""Cleaning: every file accounted for once, originals untouched, each rule tested."""
+"""Cleaning: every file accounted for once, originals untouched, each rule tested.
+
+Face cropping is tested in test_faces.py."""
 
 import hashlib
+import io
 
+import numpy as np
 import pytest
+from matplotlib import cbook
+from PIL import Image, ImageEnhance
 
-from helpers.clean import clean_images, set_aside_table, summarize_report
+from helpers.clean import (
+    CLEAN_REASONS,
+    USABLE_OUTCOMES,
+    clean_images,
+    set_aside_table,
+    summarize_report,
+)
+from helpers.faces import FACE_REASONS
+from helpers.images import REASONS
+from helpers.synthetic import draw_face, generate_dataset
 from helpers.workspace import OUTPUT_MARKER
 
 
@@ -12,21 +27,30 @@ def _snapshot(folder):
     return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
+def face(path, seed, size=(96, 96), mode="RGB", **save):
+    """A drawn face: real structure, so no two seeds look alike to the perceptual hash (flat
+    test images all do: the hash sees brightness patterns, not colour)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = draw_face(np.random.default_rng(seed), 0.5, size)
+    img.convert(mode).save(path, **save)
+    return path
+
+
 @pytest.fixture
 def messy(tmp_path, make_image):
     data = tmp_path / "data"
-    make_image(data / "happy" / "good.jpg", colour=(10, 200, 10))
-    make_image(data / "happy" / "nested" / "deep.png", colour=(20, 100, 200))
-    make_image(data / "happy" / "good_copy.jpg", colour=(10, 200, 10))
-    make_image(data / "happy" / "photo.webp", fmt="WEBP", colour=(90, 90, 90))
+    face(data / "happy" / "good.jpg", 1)
+    face(data / "happy" / "nested" / "deep.png", 2)
+    face(data / "happy" / "good_copy.jpg", 1)
+    face(data / "happy" / "photo.webp", 3)
     make_image(data / "happy" / "tiny.png", size=(10, 10))
     (data / "happy" / "empty.jpg").write_bytes(b"")
     (data / "happy" / ".DS_Store").write_bytes(b"\x00\x01")
-    make_image(data / "sad" / "good.png", colour=(200, 10, 10))
-    make_image(data / "sad" / "cmyk.jpg", mode="CMYK", colour=(50, 50, 120))
+    face(data / "sad" / "good.png", 4)
+    face(data / "sad" / "cmyk.jpg", 5, mode="CMYK")
     (data / "sad" / "notes.jpg").write_text("not an image")
-    make_image(data / "sad" / "conflict.png", colour=(1, 2, 3))
-    make_image(data / "happy" / "conflict.png", colour=(1, 2, 3))
+    face(data / "sad" / "conflict.png", 6)
+    face(data / "happy" / "conflict.png", 6)
     return data
 
 
@@ -87,3 +111,74 @@ def test_refuses_to_replace_a_folder_it_did_not_make(messy, tmp_path, make_image
         clean_images(messy, tmp_path / "work")
     assert (tmp_path / "work" / "clean" / "precious.jpg").exists()
     assert not (tmp_path / "work" / "clean" / OUTPUT_MARKER).exists()
+
+
+# --------------------------------------------------------------------------- near copies
+
+PHOTO = Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+
+
+def _jpeg(img, quality):
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+NEAR_COPIES = {
+    "half_size.png": lambda img: img.resize((img.width // 2, img.height // 2)),
+    "reencoded.jpg": lambda img: _jpeg(img, 40),
+    "brighter.png": lambda img: ImageEnhance.Brightness(img).enhance(1.1),
+    "small_and_reencoded.jpg": lambda img: _jpeg(img.resize((200, 234)), 60),
+}
+
+
+@pytest.mark.parametrize("name", NEAR_COPIES)
+def test_a_near_copy_in_the_same_class_is_set_aside_and_the_largest_kept(name, tmp_path):
+    data = tmp_path / "data"
+    (data / "happy").mkdir(parents=True)
+    copy = NEAR_COPIES[name](PHOTO)
+    # A smaller copy is set aside even when listed first; of equal sizes the first is kept.
+    copy_name = f"a_{name}" if copy.size != PHOTO.size else f"z_{name}"
+    copy.save(data / "happy" / copy_name)
+    PHOTO.save(data / "happy" / "original.png")
+    PHOTO.resize((200, 234)).rotate(90, expand=True).save(data / "happy" / "turned.png")
+    face(data / "sad" / "other.png", 1)
+    report = clean_images(data, tmp_path / "work").set_index("file")
+    assert report.at["happy/original.png", "outcome"] == "kept"
+    assert report.at["happy/turned.png", "outcome"] == "kept"  # a different picture to phash
+    row = report.loc[f"happy/{copy_name}"]
+    assert (row["outcome"], row["reason"]) == ("set_aside", "near_duplicate")
+    assert row["detail"].startswith("near copy of happy/original.png")
+    off = clean_images(data, tmp_path / "work", near_duplicate_distance=None)
+    assert (off["outcome"] != "set_aside").all()
+
+
+def test_a_near_copy_in_the_other_class_is_a_label_conflict(tmp_path):
+    data = tmp_path / "data"
+    PHOTO.save((data / "happy").mkdir(parents=True) or data / "happy" / "her.png")
+    NEAR_COPIES["reencoded.jpg"](PHOTO).save((data / "sad").mkdir() or data / "sad" / "her.jpg")
+    face(data / "sad" / "someone_else.png", 2)
+    report = clean_images(data, tmp_path / "work").set_index("file")
+    assert report.at["sad/someone_else.png", "outcome"] == "kept"
+    for file, other in [("happy/her.png", "sad/her.jpg"), ("sad/her.jpg", "happy/her.png")]:
+        assert report.loc[file, ["outcome", "reason"]].tolist() == ["set_aside", "label_conflict"]
+        assert report.at[file, "detail"] == f"looks like {other}"
+
+
+def test_generated_faces_have_no_false_near_copies(tmp_path):
+    """The kit's default data: only the planted files are set aside (as in notebook 02)."""
+    planted = generate_dataset(tmp_path / "data", n_per_class=150, seed=42)["planted"]
+    report = clean_images(tmp_path / "data", tmp_path / "work")
+    set_aside = report[report["outcome"] == "set_aside"]
+    assert dict(zip(set_aside["file"], set_aside["reason"])) == {
+        p["path"]: p["reason"] for p in planted}
+
+
+def test_report_uses_the_known_vocabulary_and_adds_up(messy, tmp_path):
+    report = clean_images(messy, tmp_path / "work")
+    known = {**REASONS, **CLEAN_REASONS, **FACE_REASONS}
+    assert set(report["reason"]) - {""} <= set(known)
+    counts = report["outcome"].value_counts()
+    assert counts.reindex([*USABLE_OUTCOMES, "set_aside", "ignored"], fill_value=0).sum() == len(
+        report)
+    assert report.loc[report["outcome"].isin(USABLE_OUTCOMES), "phash"].str.len().eq(64).all()
