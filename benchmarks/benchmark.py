@@ -1,0 +1,344 @@
+"""Benchmark the kit's default CNN against the seed tutorial's CNN and HOG + logistic regression.
+
+All three are trained and evaluated on the same data and the same stratified split in one
+run, and a table of accuracy, macro F1, ROC-AUC, training time, size and prediction speed is
+printed (and optionally written as JSON or Markdown). `--learning-curve` also answers "how
+many photos do I need?" by training the default recipe on growing subsets.
+
+    python benchmarks/benchmark.py                         # unpacks ../shared/data/*.tar.gz
+    python benchmarks/benchmark.py --data DIR --skip-seed  # DIR holds happy/ and sad/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import tarfile
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Keras warns that fit's shuffle=True is ignored for a tf.data.Dataset: make_dataset shuffles.
+warnings.filterwarnings("ignore", message=".*shuffle=True.*")
+
+import cv2  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from helpers import model as recipe  # noqa: E402
+from helpers.export import (  # noqa: E402
+    TFLiteClassifier,
+    export_tflite,
+    keras_predict_fn,
+    measure_latency,
+)
+from helpers.images import IMAGE_EXTENSIONS, class_folders, iter_files, load_image  # noqa: E402
+from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
+
+ARCHIVE = REPO.parent / "shared" / "data" / "fer2013-happy-sad-train.tar.gz"
+SEED_IMAGE_SIZE, SEED_CHANNELS, SEED_BATCH_SIZE = 256, 3, 32
+COLUMNS = [
+    ("model", "model", "{}"),
+    ("accuracy", "accuracy", "{:.3f}"),
+    ("f1_macro", "F1 (macro)", "{:.3f}"),
+    ("roc_auc", "ROC-AUC", "{:.3f}"),
+    ("train_s", "train s", "{:.0f}"),
+    ("epochs", "epochs", "{}"),
+    ("params", "params", "{:,}"),
+    ("size_kb", "file KB", "{:,.0f}"),
+    ("p50_ms", "p50 ms", "{:.2f}"),
+    ("p95_ms", "p95 ms", "{:.2f}"),
+    ("throughput_img_s", "img/s", "{:,.0f}"),
+]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", type=Path, help="folder with one subfolder per class (happy/, sad/)")
+    p.add_argument("--train-size", type=int, default=0, help="training images (0: all non-test)")
+    p.add_argument("--test-size", type=int, default=2000, help="held-out test images")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--epochs", type=int, default=recipe.EPOCHS, help="default recipe epochs")
+    p.add_argument("--epochs-seed", type=int, default=20, help="seed recipe epochs")
+    p.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed recipe")
+    p.add_argument("--learning-curve", default="", help="training sizes, e.g. 500,1000,2000")
+    p.add_argument("--out", type=Path, help="also write the results to a .json or .md file")
+    return p.parse_args(argv)
+
+
+def find_data(data: Path | None, workdir: Path) -> Path | None:
+    """The data folder to use, unpacking the shared archive if `data` is not given."""
+    if data is not None:
+        return data if data.is_dir() else None
+    if not ARCHIVE.is_file():
+        return None
+    with tarfile.open(ARCHIVE) as tar:
+        tar.extractall(workdir, filter="data")
+    folders = [p for p in workdir.iterdir() if p.is_dir()]
+    return folders[0] if len(folders) == 1 and not (workdir / "happy").is_dir() else workdir
+
+
+def list_images(data_dir: Path) -> tuple[list[str], np.ndarray, list[str]]:
+    """Image paths, their labels (index of the class folder, sorted) and the class names."""
+    paths, labels = [], []
+    folders = class_folders(data_dir)
+    for label, folder in enumerate(folders):
+        for path in iter_files(folder):
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                paths.append(str(path))
+                labels.append(label)
+    return paths, np.asarray(labels), [f.name for f in folders]
+
+
+def split(
+    labels: np.ndarray, test_size: int, train_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train, test) index arrays; the test set depends only on `seed`."""
+    indices = np.arange(len(labels))
+    rest, test = train_test_split(
+        indices, test_size=test_size, stratify=labels, random_state=seed
+    )
+    return subsample(rest, labels, train_size, seed), test
+
+
+def subsample(indices: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A stratified subset of `n` of `indices` (all of them when n is 0 or too large)."""
+    if n <= 0 or n >= len(indices):
+        return indices
+    subset, _ = train_test_split(
+        indices, train_size=n, stratify=labels[indices], random_state=seed
+    )
+    return subset
+
+
+def load_arrays(paths: list[str], image_size: int, channels: int) -> np.ndarray:
+    """Decode images with the kit's one decoder into an (n, size, size, channels) array."""
+    return np.stack([load_image(p, image_size, channels) for p in paths])
+
+
+def scores(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro F1 and ROC-AUC of probabilities for class 1."""
+    pred = (prob > 0.5).astype(int)
+    return {
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "f1_macro": float(f1_score(y_true, pred, average="macro")),
+        "roc_auc": float(roc_auc_score(y_true, prob)),
+    }
+
+
+def train_cnn(
+    model: keras.Model,
+    paths: list[str],
+    labels: np.ndarray,
+    image_size: int,
+    channels: int,
+    batch_size: int,
+    epochs: int,
+    seed: int,
+    augment: bool,
+) -> tuple[float, int]:
+    """Fit `model` (already compiled) on image files; returns (seconds, epochs run).
+
+    The clock includes decoding the images on the first epoch, like a real training run.
+    """
+    start = time.perf_counter()
+    ds = make_dataset(
+        paths,
+        labels,
+        image_size=image_size,
+        channels=channels,
+        batch_size=batch_size,
+        training=True,
+        seed=seed,
+        augmentation=build_augmentation(seed) if augment else None,
+    )
+    history = model.fit(ds, epochs=epochs, verbose=0)
+    return time.perf_counter() - start, len(history.history["loss"])
+
+
+def file_kb(path: Path) -> float:
+    """File size in kilobytes."""
+    return path.stat().st_size / 1024
+
+
+def run_default(args, paths, labels, train, test, x_test, workdir: Path) -> list[dict]:
+    """Train the default recipe, evaluate it as .keras and as TFLite float and int8."""
+    keras.utils.set_random_seed(args.seed)
+    model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
+    recipe.compile_model(model, steps_per_epoch=-(-len(train) // recipe.BATCH_SIZE),
+                         epochs=args.epochs)
+    seconds, epochs = train_cnn(
+        model, [paths[i] for i in train], labels[train], recipe.IMAGE_SIZE, recipe.CHANNELS,
+        recipe.BATCH_SIZE, args.epochs, args.seed, augment=True,
+    )
+    keras_path = workdir / "default.keras"
+    model.save(keras_path)
+    predict = keras_predict_fn(model)
+    common = {"train_s": seconds, "epochs": epochs, "params": model.count_params()}
+    rows = [{
+        "model": f"default CNN {recipe.IMAGE_SIZE}px (Keras)",
+        **scores(labels[test], predict(x_test)), **common,
+        "size_kb": file_kb(keras_path), **measure_latency(predict, x_test),
+    }]
+    representative = load_arrays(
+        [paths[i] for i in train[:200]], recipe.IMAGE_SIZE, recipe.CHANNELS
+    )
+    for quantize, name in ((False, "float"), (True, "int8")):
+        path = export_tflite(model, workdir / f"default_{name}.tflite", quantize, representative)
+        classifier = TFLiteClassifier(path)
+        rows.append({
+            "model": f"default CNN {recipe.IMAGE_SIZE}px (TFLite {name})",
+            **scores(labels[test], classifier.predict(x_test)), **common,
+            "size_kb": file_kb(path), **measure_latency(classifier.predict, x_test),
+        })
+    return rows
+
+
+def run_seed(args, paths, labels, train, test, workdir: Path) -> dict:
+    """Train the seed tutorial's recipe: 256x256 RGB, Adam, no augmentation."""
+    keras.utils.set_random_seed(args.seed)
+    model = recipe.build_seed_model(SEED_IMAGE_SIZE, SEED_CHANNELS)
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    seconds, epochs = train_cnn(
+        model, [paths[i] for i in train], labels[train], SEED_IMAGE_SIZE, SEED_CHANNELS,
+        SEED_BATCH_SIZE, args.epochs_seed, args.seed, augment=False,
+    )
+    path = workdir / "seed.keras"
+    model.save(path)
+    x_test = load_arrays([paths[i] for i in test], SEED_IMAGE_SIZE, SEED_CHANNELS)
+    predict = keras_predict_fn(model)
+    return {
+        "model": f"seed tutorial CNN {SEED_IMAGE_SIZE}px RGB (Keras)",
+        **scores(labels[test], predict(x_test)), "train_s": seconds, "epochs": epochs,
+        "params": model.count_params(), "size_kb": file_kb(path),
+        **measure_latency(predict, x_test, batch_size=32),
+    }
+
+
+def hog_descriptor(image_size: int) -> cv2.HOGDescriptor:
+    """OpenCV HOG: 8x8-pixel cells, 2x2-cell blocks, 9 orientation bins."""
+    return cv2.HOGDescriptor((image_size, image_size), (16, 16), (8, 8), (8, 8), 9)
+
+
+def run_hog(args, labels, train, test, x_all: np.ndarray, workdir: Path) -> dict:
+    """HOG features + standardised logistic regression on the same split."""
+    hog = hog_descriptor(x_all.shape[1])
+
+    def features(images: np.ndarray) -> np.ndarray:
+        grey = (images[..., 0] * 255).round().astype(np.uint8)
+        return np.stack([hog.compute(g).ravel() for g in grey])
+
+    start = time.perf_counter()
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))
+    clf.fit(features(x_all[train]), labels[train])
+    seconds = time.perf_counter() - start
+    path = workdir / "hog_logreg.pkl"
+    path.write_bytes(pickle.dumps(clf))
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return clf.predict_proba(features(images))[:, 1]
+
+    x_test = x_all[test]
+    n_params = clf[-1].coef_.size + clf[-1].intercept_.size
+    return {
+        "model": "HOG + logistic regression", **scores(labels[test], predict(x_test)),
+        "train_s": seconds, "epochs": "-", "params": n_params, "size_kb": file_kb(path),
+        **measure_latency(predict, x_test),
+    }
+
+
+def run_learning_curve(args, paths, labels, train, test, x_test, workdir) -> list[dict]:
+    """Default recipe accuracy for each training-set size in `--learning-curve`."""
+    rows = []
+    for n in (int(s) for s in args.learning_curve.split(",") if s.strip()):
+        subset = subsample(train, labels, n, args.seed)
+        keras.utils.set_random_seed(args.seed)
+        model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
+        recipe.compile_model(model, steps_per_epoch=-(-len(subset) // recipe.BATCH_SIZE),
+                             epochs=args.epochs)
+        seconds, _ = train_cnn(
+            model, [paths[i] for i in subset], labels[subset], recipe.IMAGE_SIZE,
+            recipe.CHANNELS, recipe.BATCH_SIZE, args.epochs, args.seed, augment=True,
+        )
+        result = scores(labels[test], keras_predict_fn(model)(x_test))
+        rows.append({"train_images": len(subset), **result, "train_s": seconds})
+        print(f"  learning curve: {len(subset):>6} images -> accuracy {result['accuracy']:.3f}")
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The results as a Markdown table."""
+    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+             "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    for row in rows:
+        cells = [fmt.format(row[key]) if not isinstance(row[key], str) else row[key]
+                 for key, _, fmt in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curve_table(rows: list[dict]) -> str:
+    """The learning curve as a Markdown table."""
+    lines = ["| training images | accuracy | F1 (macro) | ROC-AUC | train s |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['train_images']:,} | {r['accuracy']:.3f} | {r['f1_macro']:.3f} | "
+              f"{r['roc_auc']:.3f} | {r['train_s']:.0f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; returns the exit code."""
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="happy_sad_benchmark_") as tmp:
+        workdir = Path(tmp)
+        data_dir = find_data(args.data, workdir / "data")
+        if data_dir is None:
+            where = args.data if args.data is not None else ARCHIVE
+            print(f"Data absent: {where} not found, nothing to benchmark.\n"
+                  "Supply it with --data DIR (a folder with happy/ and sad/ subfolders of "
+                  f"face images) or put the archive at {ARCHIVE}.")
+            return 0
+        tf.config.experimental.enable_op_determinism()
+        paths, labels, classes = list_images(data_dir)
+        train, test = split(labels, args.test_size, args.train_size, args.seed)
+        print(f"Data: {len(paths):,} images in {data_dir} (classes {classes}, label 1 = "
+              f"{classes[1]}); training on {len(train):,}, testing on {len(test):,} "
+              f"(stratified, seed {args.seed}); {os.cpu_count()} CPU cores")
+        x_all = load_arrays(paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
+        x_test = x_all[test]
+        rows = run_default(args, paths, labels, train, test, x_test, workdir)
+        if not args.skip_seed:
+            rows.append(run_seed(args, paths, labels, train, test, workdir))
+        rows.append(run_hog(args, labels, train, test, x_all, workdir))
+        curve = []
+        if args.learning_curve:
+            curve = run_learning_curve(args, paths, labels, train, test, x_test, workdir)
+    report = markdown_table(rows) + ("\n\nLearning curve (default recipe):\n\n"
+                                     + curve_table(curve) if curve else "")
+    print("\n" + report)
+    if args.out is not None:
+        if args.out.suffix == ".json":
+            args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                            "results": rows, "learning_curve": curve}, indent=2))
+        else:
+            args.out.write_text(report + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Exporting a trained model to TFLite (LiteRT) and measuring how fast it predicts.
+
+A `.keras` file needs all of TensorFlow to run; a `.tflite` file runs with the small
+LiteRT interpreter and is what a phone or a web server would use. `export_tflite` writes a
+float32 model, or an int8-quantised one (about 4x smaller, with tiny differences in the
+predictions). `TFLiteClassifier` loads either and predicts probabilities like
+`model.predict`, and `measure_latency` times any predict function the same way, so
+notebook 07 can compare `.keras`, TFLite float and TFLite int8 side by side.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+
+def export_tflite(
+    model: keras.Model,
+    path: str | Path,
+    quantize: bool = False,
+    representative_images: np.ndarray | None = None,
+) -> Path:
+    """Convert `model` to a `.tflite` file at `path` and return the path.
+
+    With `quantize=True` weights and activations are stored as int8 (post-training
+    quantisation); `representative_images` (a few hundred training images, float32 in
+    [0, 1], shape (n, size, size, channels)) let the converter choose the int8 ranges.
+    Inputs and outputs stay float32, so the file is used exactly like the float one.
+    """
+    if quantize and representative_images is None:
+        raise ValueError("quantize=True needs representative_images (e.g. 200 training images)")
+    with tempfile.TemporaryDirectory() as saved_model:
+        model.export(saved_model, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+        if quantize:
+            samples = np.asarray(representative_images, dtype=np.float32)
+
+            def representative_dataset():
+                for image in samples:
+                    yield [image[np.newaxis]]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        tflite = converter.convert()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tflite)
+    return path
+
+
+class TFLiteClassifier:
+    """A `.tflite` binary classifier: `predict(images)` returns one probability per image."""
+
+    def __init__(self, path: str | Path, num_threads: int | None = None):
+        self.path = Path(path)
+        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self._batch = int(self._input["shape"][0])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one image, e.g. (48, 48, 1)."""
+        return tuple(int(d) for d in self._input["shape"][1:])
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (float32, shape (n,)) for a batch of images shaped like training's."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == len(self.input_shape):
+            images = images[np.newaxis]
+        if images.shape[0] != self._batch:
+            self.interpreter.resize_tensor_input(self._input["index"], images.shape)
+            self.interpreter.allocate_tensors()
+            self._batch = images.shape[0]
+        self.interpreter.set_tensor(self._input["index"], images)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"]).reshape(-1).copy()
+
+
+def measure_latency(
+    predict_fn: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    repeats: int = 200,
+    batch_size: int = 256,
+    warmup: int = 10,
+) -> dict[str, float]:
+    """Time `predict_fn` on one image at a time and on whole batches.
+
+    Returns `p50_ms` and `p95_ms` (single-image latency over `repeats` calls, cycling
+    through `images`) and `throughput_img_s` (images per second in batches of
+    `batch_size`, over all of `images`).
+    """
+    images = np.asarray(images, dtype=np.float32)
+    singles = [images[i % len(images)][np.newaxis] for i in range(repeats + warmup)]
+    for image in singles[:warmup]:
+        predict_fn(image)
+    times = []
+    for image in singles[warmup:]:
+        start = time.perf_counter()
+        predict_fn(image)
+        times.append((time.perf_counter() - start) * 1000.0)
+    batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
+    predict_fn(batches[0])
+    start = time.perf_counter()
+    for batch in batches:
+        predict_fn(batch)
+    elapsed = time.perf_counter() - start
+    return {
+        "p50_ms": float(np.percentile(times, 50)),
+        "p95_ms": float(np.percentile(times, 95)),
+        "throughput_img_s": float(len(images) / elapsed),
+    }
+
+
+def keras_predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled (graph-mode) Keras predict function for `measure_latency`.
+
+    `model.predict` has several milliseconds of per-call overhead; calling a `tf.function`
+    directly is the fair way to time a Keras model on single images.
+    """
+    input_shape = model.inputs[0].shape[1:]
+    compiled = tf.function(
+        lambda images: model(images, training=False),
+        input_signature=[tf.TensorSpec((None, *input_shape), tf.float32)],
+        reduce_retracing=True,
+    )
+    return lambda images: compiled(tf.convert_to_tensor(images, tf.float32)).numpy().reshape(-1)

@@ -1,0 +1,77 @@
+"""TFLite export: float and int8 files predict like the Keras model; latency is measured."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO
+from helpers.export import TFLiteClassifier, export_tflite, keras_predict_fn, measure_latency
+from helpers.model import build_model, compile_model
+
+SIZE = 48
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A default model briefly trained on a toy set, so its outputs are not all ~0.5."""
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    x = rng.random((96, SIZE, SIZE, 1), dtype=np.float32) * 0.3
+    y = np.arange(96) % 2
+    x[y == 1, :, : SIZE // 2] += 0.6  # class 1: bright left half
+    model = compile_model(build_model(SIZE, 1), learning_rate=3e-3)
+    model.fit(x, y, batch_size=32, epochs=4, verbose=0)
+    return model, x
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model, x = trained
+    folder = tmp_path_factory.mktemp("tflite")
+    return (export_tflite(model, folder / "float.tflite"),
+            export_tflite(model, folder / "int8.tflite", quantize=True,
+                          representative_images=x[:48]))
+
+
+def test_float_tflite_matches_keras(trained, exported):
+    model, x = trained
+    expected = model.predict(x, verbose=0).ravel()
+    classifier = TFLiteClassifier(exported[0])
+    assert classifier.input_shape == (SIZE, SIZE, 1)
+    assert np.max(np.abs(classifier.predict(x) - expected)) < 1e-4
+    assert classifier.predict(x[0]).shape == (1,)  # a single image without a batch axis
+
+
+def test_int8_tflite_is_smaller_and_mostly_agrees(trained, exported):
+    model, x = trained
+    float_path, int8_path = exported
+    assert int8_path.stat().st_size < float_path.stat().st_size / 2
+    expected = model.predict(x, verbose=0).ravel() > 0.5
+    agreement = np.mean((TFLiteClassifier(int8_path).predict(x) > 0.5) == expected)
+    assert agreement >= 0.9
+
+
+def test_quantize_needs_representative_images(trained, tmp_path):
+    with pytest.raises(ValueError, match="representative_images"):
+        export_tflite(trained[0], tmp_path / "q.tflite", quantize=True)
+
+
+def test_measure_latency_reports_percentiles_and_throughput(trained, exported):
+    model, x = trained
+    for predict in (TFLiteClassifier(exported[0]).predict, keras_predict_fn(model)):
+        stats = measure_latency(predict, x[:20], repeats=20, batch_size=8)
+        assert set(stats) == {"p50_ms", "p95_ms", "throughput_img_s"}
+        assert 0 < stats["p50_ms"] <= stats["p95_ms"] and stats["throughput_img_s"] > 0
+
+
+def test_benchmark_explains_missing_data_and_exits_cleanly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--data",
+         str(tmp_path / "nonexistent")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Data absent" in done.stdout and "--data" in done.stdout

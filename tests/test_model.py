@@ -1,0 +1,48 @@
+"""The model recipes: right shapes and sizes, and the default recipe actually learns."""
+
+import keras
+import numpy as np
+
+from helpers import model as recipe
+
+SEED_PARAMS = 3_696_625  # the seed tutorial's 256x256 RGB model
+
+
+def test_default_model_outputs_one_probability_per_image():
+    model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
+    assert isinstance(model, keras.Sequential)
+    images = np.random.default_rng(0).random((5, recipe.IMAGE_SIZE, recipe.IMAGE_SIZE,
+                                               recipe.CHANNELS), dtype=np.float32)
+    prob = model.predict(images, verbose=0)
+    assert prob.shape == (5, 1)
+    assert np.all((prob >= 0) & (prob <= 1))
+    assert model.layers[-1].activation is keras.activations.sigmoid
+
+
+def test_default_model_is_at_least_ten_times_smaller_than_the_seed_model():
+    assert recipe.build_seed_model().count_params() == SEED_PARAMS
+    assert recipe.build_model().count_params() <= SEED_PARAMS / 10
+
+
+def test_other_input_sizes_and_colour_build():
+    model = recipe.build_model(image_size=64, channels=3)
+    assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 1)
+
+
+def test_a_few_training_steps_reduce_the_loss_on_a_separable_toy_set():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    size = recipe.IMAGE_SIZE
+    x = rng.random((64, size, size, 1), dtype=np.float32) * 0.2
+    y = np.arange(64) % 2
+    x[y == 1, : size // 2] += 0.7  # class 1: bright top half
+    model = recipe.compile_model(recipe.build_model(size, 1), learning_rate=3e-3,
+                                 steps_per_epoch=4, epochs=5)
+    losses = model.fit(x, y, batch_size=16, epochs=5, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_compile_model_without_a_schedule_uses_a_constant_learning_rate():
+    model = recipe.compile_model(recipe.build_model(), learning_rate=1e-3)
+    assert np.isclose(float(model.optimizer.learning_rate), 1e-3)
+    assert model.loss == "binary_crossentropy" or "binary" in str(model.loss).lower()
