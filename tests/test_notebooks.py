@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
+from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -70,7 +71,7 @@ def test_cleaner_sets_aside_exactly_the_planted_files(course):
 def test_split_manifest_is_file_level_and_complete(course):
     manifest = pd.read_csv(course["work"] / "split.csv")
     report = pd.read_csv(course["work"] / "cleaning_report.csv")
-    usable = report[report["outcome"].isin(["kept", "converted"])]
+    usable = report[report["outcome"].isin(USABLE_OUTCOMES)]
     assert manifest["file"].is_unique and len(manifest) == len(usable)
     assert set(manifest["split"]) == {"train", "val", "test"}
     assert all((course["work"] / "clean" / f).is_file() for f in manifest["file"])
