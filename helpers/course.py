@@ -6,7 +6,9 @@
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. If a notebook
-fails, the run stops, names the notebook and the cell, and exits with status 1.
+fails, the run stops, names the notebook and the cell, and exits with status 1. Parameters are
+checked before anything runs (`helpers.workspace.check_parameters`): a bad one exits with
+status 2.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from helpers.workspace import check_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -121,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     params = resolve_parameters(args.parameter, args.quick)
+    try:
+        check_parameters(**params)
+    except ValueError as err:
+        print(f"Bad parameter(s), nothing was run:\n{err}", file=sys.stderr)
+        return 2
     work_dir = Path(params["WORK_DIR"])
     out_dir = (args.out or work_dir / "executed").resolve()
     print(f"Running {len(notebooks())} notebooks; executed copies go to {out_dir}")

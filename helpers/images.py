@@ -21,6 +21,9 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 SUPPORTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"})
 #: Refuse images above this many pixels instead of exhausting memory.
 MAX_PIXELS = 120_000_000
+#: Larger images are decoded reduced to fit this many pixels per side (JPEG at once, via
+#: `draft`): a 10000×10000 photo costs megabytes, not gigabytes, and the model sees 48 anyway.
+MAX_SIDE = 2048
 
 #: Reason codes used by `ImageError` and the cleaning report, with a user-facing explanation.
 REASONS = {
@@ -28,6 +31,7 @@ REASONS = {
     "not_an_image": "the file is not an image (text, HTML or another document)",
     "unsupported_format": "a format the kit does not read (use JPEG, PNG, BMP, GIF, WebP, TIFF)",
     "corrupt": "the image is truncated or damaged and cannot be decoded",
+    "unreadable": "the file cannot be read (no permission, a broken link or a disk error)",
     "too_large": f"the image has more than {MAX_PIXELS:,} pixels",
     "too_small": "the image is smaller than the minimum size",
     "duplicate": "an exact copy of another image in the same class",
@@ -54,17 +58,18 @@ def open_image(path: str | Path) -> Image.Image:
     """Decode an image file into an RGB PIL image, or raise `ImageError` saying why not.
 
     Handles EXIF rotation, transparency (flattened on white), palette, CMYK, 16-bit and
-    animated images (first frame).
+    animated images (first frame). Images with a side above `MAX_SIDE` are shrunk to fit it
+    while decoding (`Image.thumbnail`, which asks the JPEG decoder for a reduced size).
     """
     path = Path(path)
     try:
         size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(512)
     except OSError as err:
-        raise ImageError(path, "corrupt", str(err)) from err
+        raise ImageError(path, "unreadable", err.strerror or str(err)) from err
     if size == 0:
         raise ImageError(path, "empty_file")
-    with open(path, "rb") as f:
-        head = f.read(512)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -73,6 +78,8 @@ def open_image(path: str | Path) -> Image.Image:
                 raise ImageError(path, "unsupported_format", f"format {img.format}")
             if img.width * img.height > MAX_PIXELS:
                 raise ImageError(path, "too_large", f"{img.width}x{img.height}")
+            if max(img.size) > MAX_SIDE:
+                img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=1.0)
             img.load()
             img = ImageOps.exif_transpose(img)
     except ImageError:
@@ -145,17 +152,20 @@ def class_folders(data_dir: str | Path) -> list[Path]:
 def iter_files(folder: str | Path, include_hidden: bool = False) -> Iterator[Path]:
     """Every file below `folder` (recursive, sorted, safe against symlink loops).
 
-    Hidden files and folders are skipped unless `include_hidden` is true.
+    Hidden files and folders are skipped unless `include_hidden` is true. A folder is listed
+    once however many links lead to it, and a link back up to `folder` or above it is not
+    followed (it would pull in other classes' files).
     """
     seen: set[Path] = set()
     stack = [Path(folder)]
+    root = Path(folder).resolve()
     while stack:
         current = stack.pop()
         try:
             real = current.resolve()
         except (OSError, RuntimeError):
             continue
-        if real in seen:
+        if real in seen or (real != root and root.is_relative_to(real)):
             continue
         seen.add(real)
         try:

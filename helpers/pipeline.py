@@ -8,6 +8,7 @@ cleaning and prediction use, so all three see exactly the same pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -49,12 +50,20 @@ def make_dataset(
     """Batches of (images, labels) from image files.
 
     Images are decoded once and cached in memory. With `training=True` the order is
-    shuffled every epoch (from `seed`) and `augmentation`, if given, is applied.
+    shuffled every epoch (from `seed`) and `augmentation`, if given, is applied. The files
+    should be cleaned ones (notebook 02); missing files are reported before any decoding.
     """
     if len(paths) != len(labels):
         raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
     if len(paths) == 0:
         raise ValueError("No images to load: the list of paths is empty")
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(paths)} image files are missing, e.g. {missing[0]}. The "
+            "clean folder changed after the split: run notebooks 02_clean_data and "
+            "03_explore_and_split again."
+        )
 
     def decode(path: tf.Tensor) -> tf.Tensor:
         image = tf.numpy_function(

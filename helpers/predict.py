@@ -31,7 +31,10 @@ def save_class_names(class_names: Sequence[str], model_path: str | Path) -> Path
 
 
 def load_classifier(model_path: str | Path):
-    """Load a `.keras` model and its class names; raise a clear error if either is missing."""
+    """Load a `.keras` model and its class names; raise a clear error if either is missing.
+
+    FileNotFoundError: no model or no classes.json; ValueError: a file that is not a model.
+    """
     import keras
 
     model_path = Path(model_path)
@@ -39,11 +42,27 @@ def load_classifier(model_path: str | Path):
         raise FileNotFoundError(
             f"No model at {model_path}. Train one first (notebook 05_train) or check the path."
         )
-    model = keras.models.load_model(model_path)
+    try:
+        model = keras.models.load_model(model_path)
+    except (ValueError, OSError) as err:
+        raise ValueError(
+            f"{model_path} is not a model the kit can read ({err}). Give the model.keras file "
+            "that notebook 05_train saved, or run 05_train again."
+        ) from err
     classes_path = model_path.with_name(CLASSES_FILE)
     if not classes_path.is_file():
-        raise FileNotFoundError(f"No {CLASSES_FILE} next to {model_path}; it names the classes.")
-    return model, json.loads(classes_path.read_text())
+        raise FileNotFoundError(
+            f"No {CLASSES_FILE} next to {model_path}; it names the classes. Run notebook "
+            "05_train again, or copy it from the folder where the model was trained."
+        )
+    try:
+        class_names = json.loads(classes_path.read_text())
+    except ValueError as err:
+        raise ValueError(
+            f"{classes_path} is damaged ({err}); it should be a list such as [\"happy\", "
+            "\"sad\"]. Run notebook 05_train again."
+        ) from err
+    return model, class_names
 
 
 def classify_images(model, paths: Sequence[str | Path], class_names: Sequence[str]) -> list[dict]:
@@ -78,7 +97,7 @@ def classify_images(model, paths: Sequence[str | Path], class_names: Sequence[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print one JSON line per image; exit 1 if the model is missing or any image failed."""
+    """Print one JSON line per image; exit 2 if the model cannot be loaded, 1 if an image failed."""
     parser = argparse.ArgumentParser(
         prog="python -m helpers.predict", description="Classify images with a trained model."
     )

@@ -39,11 +39,19 @@ def split_dataset(
         for f in iter_files(image_dir / name)
     ]
     files = pd.DataFrame(rows, columns=["file", "class", "label"])
-    counts = files["class"].value_counts()
-    if len(classes) != 2 or counts.reindex(classes, fill_value=0).min() < 5:
+    counts = files["class"].value_counts().reindex(classes, fill_value=0).to_dict()
+    if len(classes) > 2:
         raise ValueError(
-            f"Need two classes with at least 5 images each to split; found {counts.to_dict()} "
-            f"in {image_dir}."
+            f"{image_dir} has {len(classes)} classes {counts}, but this kit is binary: it needs "
+            "exactly two, e.g. happy/ and sad/. Move the other class folders out of DATA_DIR, "
+            "then run notebook 02_clean_data again."
+        )
+    if len(classes) < 2 or min(counts.values()) < 5:
+        raise ValueError(
+            f"Need two classes with at least 5 images each to split; found {counts} usable "
+            f"images in {image_dir}. Add photos to the class that is short or missing "
+            "(WORK_DIR/cleaning_report.csv says which files were set aside and why), then run "
+            "notebook 02_clean_data again."
         )
     rest, test = train_test_split(
         files, test_size=test_fraction, stratify=files["label"], random_state=seed

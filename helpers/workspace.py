@@ -1,14 +1,21 @@
-"""The course's folders: checks that each notebook has what it needs, and safe output folders.
+"""The course's folders and parameters: fail early, with a message that says what to do.
 
-Notebooks call `require` to fail early with "run notebook NN first" instead of a confusing
-error deep inside, and `prepare_output_folder` to (re)create folders the kit owns without
-ever touching a folder of the user's.
+Notebooks call `check_parameters` right after their parameters cell (a typo or an
+impossible value is reported before any work is done), `require` to fail with "run notebook
+NN first" instead of a confusing error deep inside, and `prepare_output_folder` to
+(re)create folders the kit owns without ever touching a folder of the user's.
 """
 
 from __future__ import annotations
 
+import errno
+import numbers
+import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: Written into folders the kit creates, so re-runs may safely replace them.
 OUTPUT_MARKER = ".made-by-course-kit"
@@ -25,6 +32,17 @@ def require(path: str | Path, made_by: str) -> Path:
     return path
 
 
+def write_error(path: str | Path, err: OSError) -> OSError:
+    """An OSError like `err` (same errno and class) whose message says what to do about it."""
+    if err.errno == errno.ENOSPC:
+        advice = "The disk is full: free some space, or set WORK_DIR to a disk with room."
+    elif err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "You may not write there: set WORK_DIR to a folder of your own, e.g. ../work."
+    else:
+        advice = "Check that the disk is working and WORK_DIR is a folder you can write to."
+    return OSError(err.errno, f"Cannot write {path} ({err.strerror or err}). {advice}")
+
+
 def is_kit_folder(folder: str | Path) -> bool:
     """True if the kit created `folder` (it holds the marker file)."""
     return (Path(folder) / OUTPUT_MARKER).exists()
@@ -33,7 +51,7 @@ def is_kit_folder(folder: str | Path) -> bool:
 def prepare_output_folder(folder: str | Path, protected: str | Path) -> Path:
     """Create (or empty, if the kit made it) an output folder that must not overlap `protected`."""
     folder, protected = Path(folder).resolve(), Path(protected).resolve()
-    if folder == protected or protected in folder.parents or folder in protected.parents:
+    if _overlap(folder, protected):
         raise ValueError(
             f"{folder} overlaps {protected}. Keep DATA_DIR and WORK_DIR apart so the kit "
             "never writes into your photos."
@@ -44,7 +62,116 @@ def prepare_output_folder(folder: str | Path, protected: str | Path) -> Path:
                 f"{folder} already holds files the kit did not make; refusing to replace them. "
                 "Choose an empty or new folder."
             )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / OUTPUT_MARKER).touch()
+        try:
+            shutil.rmtree(folder)
+        except OSError as err:
+            raise write_error(folder, err) from err
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / OUTPUT_MARKER).touch()
+    except OSError as err:
+        raise write_error(folder, err) from err
     return folder
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike)) and str(value).strip() != ""
+
+
+def _whole(low: int, high: int | None = None) -> tuple[Callable[[Any], bool], str]:
+    allowed = f"a whole number ≥ {low}" + (f" and ≤ {high}" if high is not None else "")
+    return (lambda v: _is_whole(v) and v >= low and (high is None or v <= high)), allowed
+
+
+def _fraction(example: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _is_number(v) and 0 < v < 1), f"a number between 0 and 1, e.g. {example}"
+
+
+#: Every notebook parameter: a test of the value and the allowed values, in words.
+PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "DATA_DIR": (_is_path, "a folder path, e.g. '../data/generated'"),
+    "WORK_DIR": (_is_path, "a folder path, e.g. '../work'"),
+    "SEED": _whole(0, 2**32 - 1),
+    "QUICK": (lambda v: isinstance(v, bool), "True or False"),
+    "SOURCE_DIR": (lambda v: v is None or _is_path(v), "None or the path of your photo folder"),
+    "N_PER_CLASS": _whole(10),
+    "MIN_SIZE": _whole(1),
+    "VAL_FRACTION": _fraction(0.15),
+    "TEST_FRACTION": _fraction(0.15),
+    "IMAGE_SIZE": _whole(16, 256),
+    "CHANNELS": ((lambda v: _is_whole(v) and v in (1, 3)), "1 (greyscale) or 3 (colour)"),
+    "EPOCHS": _whole(1),
+    "BATCH_SIZE": _whole(1),
+    "LEARNING_RATE": ((lambda v: _is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
+    "PATIENCE": _whole(0),
+    "THRESHOLD": _fraction(0.5),
+    "IMAGES": (
+        lambda v: v is None or (isinstance(v, (list, tuple)) and all(map(_is_path, v))),
+        "None or a list of image file paths, e.g. ['photo1.jpg', 'photo2.png']",
+    ),
+}
+
+
+def check_parameters(**params: Any) -> None:
+    """Raise ValueError listing every bad notebook parameter with its allowed values.
+
+    Besides each value on its own (`PARAMETER_RULES`) it checks that SOURCE_DIR is a folder,
+    VAL_FRACTION + TEST_FRACTION leave room for training, DATA_DIR and WORK_DIR do not overlap,
+    and WORK_DIR can be written to (it is created if missing).
+    """
+    problems = []
+    for name, value in params.items():
+        if name not in PARAMETER_RULES:
+            problems.append(
+                f"unknown parameter {name!r}; the parameters are {', '.join(PARAMETER_RULES)}"
+            )
+            continue
+        is_ok, allowed = PARAMETER_RULES[name]
+        if not is_ok(value):
+            problems.append(f"{name} must be {allowed}, got {value!r}")
+    if problems:
+        raise ValueError("\n".join(problems))
+
+    source = params.get("SOURCE_DIR")
+    if source is not None and not Path(source).expanduser().is_dir():
+        problems.append(
+            f"SOURCE_DIR {source} is not a folder: give the folder that holds your class "
+            "subfolders (happy/, sad/)"
+        )
+    if params.get("VAL_FRACTION", 0) + params.get("TEST_FRACTION", 0) >= 1:
+        problems.append(
+            f"VAL_FRACTION + TEST_FRACTION must be below 1 to leave images for training, got "
+            f"{params['VAL_FRACTION']} + {params['TEST_FRACTION']}"
+        )
+    if "DATA_DIR" in params and "WORK_DIR" in params:
+        data, work = (Path(params[k]).expanduser().resolve() for k in ("DATA_DIR", "WORK_DIR"))
+        if _overlap(data, work):
+            problems.append(
+                f"DATA_DIR {data} and WORK_DIR {work} overlap: keep them apart, e.g. "
+                "'../data/generated' and '../work'"
+            )
+    if "WORK_DIR" in params and not problems:
+        work = Path(params["WORK_DIR"]).expanduser()
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=work):
+                pass
+        except OSError as err:
+            problems.append(f"WORK_DIR is not usable: {write_error(work, err).strerror}")
+    if problems:
+        raise ValueError("\n".join(problems))
