@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import warnings
 from pathlib import Path
 
 import imagehash
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from helpers.faces import FaceResult, FaceRules, crop_face, find_face
 from helpers.images import REASONS, ImageError, class_folders, is_hidden, iter_files, open_image
-from helpers.workspace import prepare_output_folder
+from helpers.workspace import prepare_output_folder, write_error
 
 #: Formats and modes that are copied byte-for-byte; anything else is converted to PNG.
 PLAIN_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
@@ -40,11 +41,6 @@ REPORT_COLUMNS = [
 USABLE_OUTCOMES = ("kept", "converted", "cropped")
 #: The report is saved here, relative to `work_dir`.
 REPORT_NAME = "cleaning_report.csv"
-#: Reason codes added by this module (merged into `helpers.images.REASONS`).
-CLEAN_REASONS = {
-    "near_duplicate": "a near copy (resized, re-encoded, brightened) of another image in the "
-    "same class",
-}
 #: Side of the perceptual hash: HASH_SIZE**2 = 256 bits per image.
 HASH_SIZE = 16
 
@@ -60,7 +56,8 @@ def sha256_of(path: str | Path) -> str:
 
 def _inspect(path: Path) -> tuple[str, str]:
     """The file's format, and why it should be re-saved as PNG ('' if it can be copied as is)."""
-    with Image.open(path) as img:
+    with warnings.catch_warnings(), Image.open(path) as img:
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS guards
         orientation = img.getexif().get(0x0112, 1)
         if img.format not in PLAIN_FORMATS:
             return img.format, f"{img.format} converted to PNG"
@@ -124,12 +121,12 @@ def clean_images(
         if any(is_hidden(Path(part)) for part in path.relative_to(cls).parts):
             row.update(outcome="ignored", reason="hidden", detail=REASONS["hidden"])
             continue
-        row["sha256"] = sha256_of(path)
         try:
             img = open_image(path)
         except ImageError as err:
             row.update(outcome="set_aside", reason=err.reason, detail=str(err))
             continue
+        row["sha256"] = sha256_of(path)
         image_format, conversion = _inspect(path)
         row.update(width=img.width, height=img.height, format=image_format)
         if min(img.size) < min_size:
@@ -152,23 +149,36 @@ def clean_images(
         _apply_faces(report, found, faces.keep_unmatched)
 
     for i, row in report.iterrows():
-        src = data_dir / row["file"]
-        flat_name = Path(row["file"]).relative_to(row["class"]).as_posix().replace("/", "__")
-        if row["outcome"] in ("kept", "converted"):
-            target, _ = copy_usable(src, clean_dir / row["class"] / flat_name)
-        elif row["outcome"] == "cropped":
-            target = clean_dir / row["class"] / f"{flat_name}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            box = tuple(int(v) for v in row["face_box"].split(","))
-            crop_face(open_image(src), box).save(target, format="PNG")
-        elif row["outcome"] == "set_aside":
-            target = set_aside_dir / row["class"] / flat_name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
-        else:
-            continue
-        report.at[i, "output"] = target.relative_to(work_dir).as_posix()
+        try:
+            target = _write_copy(row, data_dir, clean_dir, set_aside_dir)
+        except OSError as err:
+            folder = set_aside_dir if row["outcome"] == "set_aside" else clean_dir
+            raise write_error(folder, err) from err
+        if target is not None:
+            report.at[i, "output"] = target.relative_to(work_dir).as_posix()
     return report
+
+
+def _write_copy(
+    row: pd.Series, data_dir: Path, clean_dir: Path, set_aside_dir: Path
+) -> Path | None:
+    """Copy, convert or crop one file into the clean or set-aside folder; its new path."""
+    src = data_dir / row["file"]
+    flat_name = Path(row["file"]).relative_to(row["class"]).as_posix().replace("/", "__")
+    if row["outcome"] in ("kept", "converted"):
+        return copy_usable(src, clean_dir / row["class"] / flat_name)[0]
+    if row["outcome"] == "cropped":
+        target = clean_dir / row["class"] / f"{flat_name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        box = tuple(int(v) for v in row["face_box"].split(","))
+        crop_face(open_image(src), box).save(target, format="PNG")
+        return target
+    if row["outcome"] == "set_aside" and row["reason"] != "unreadable":
+        target = set_aside_dir / row["class"] / flat_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        return target
+    return None
 
 
 def _set_aside(report: pd.DataFrame, i: int, reason: str, detail: str) -> None:

@@ -19,11 +19,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-#: Reason codes for the cleaning report (merged into `helpers.images.REASONS`).
-FACE_REASONS = {
-    "no_face": "no face was found (keep_unmatched=True keeps such images uncropped)",
-    "several_faces": "several faces of similar size: which one carries the label?",
-}
 #: The cascade file in `cv2.data.haarcascades`; `alt2` found the test faces at more sizes than
 #: `haarcascade_frontalface_default.xml`, with no false faces in landscapes or noise.
 CASCADE = "haarcascade_frontalface_alt2.xml"

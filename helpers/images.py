@@ -35,8 +35,14 @@ REASONS = {
     "too_large": f"the image has more than {MAX_PIXELS:,} pixels",
     "too_small": "the image is smaller than the minimum size",
     "duplicate": "an exact copy of another image in the same class",
-    "label_conflict": "the same image appears in more than one class",
+    "near_duplicate": "a near copy (resized, re-encoded, brightened) of another image in the class",
+    "label_conflict": "the same or nearly the same image appears in more than one class",
+    "no_face": "no face was found (KEEP_UNMATCHED=True keeps such photos uncropped)",
+    "several_faces": "several faces of similar size: which one carries the label?",
     "hidden": "a hidden or system file (.DS_Store, ._name, checkpoints), not a photo",
+    "kept_on_review": "set aside by the cleaner, kept after a look",
+    "set_aside_on_review": "set aside after a look",
+    "relabelled": "moved to the other class after a look",
 }
 
 

@@ -29,12 +29,6 @@ from helpers.plots import show_images
 #: What a mark asks for: keep the image in its class, set it aside, or move it to the other
 #: class (the kit is binary).
 MARKS = ("keep", "set_aside", "move")
-#: Reason codes given by a review (merged into `helpers.images.REASONS`).
-REVIEW_REASONS = {
-    "kept_on_review": "set aside by the cleaner, kept after a look",
-    "set_aside_on_review": "set aside after a look",
-    "relabelled": "moved to the other class after a look",
-}
 #: Prefix of a moved copy's name in the other class's clean folder (names cannot collide).
 MOVED_PREFIX = "from_{}__"
 _BLANKS = {"reason": "", "detail": "", "output": ""}

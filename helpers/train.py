@@ -31,4 +31,5 @@ def load_training_log(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No training log at {path}. Run notebook 05_train first.")
-    return pd.read_csv(path)
+    # A run killed between two callbacks' writes can log its last epoch twice: keep the latest.
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last").reset_index(drop=True)

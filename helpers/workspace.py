@@ -111,6 +111,13 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SOURCE_DIR": (lambda v: v is None or _is_path(v), "None or the path of your photo folder"),
     "N_PER_CLASS": _whole(10),
     "MIN_SIZE": _whole(1),
+    "NEAR_DUPLICATE_DISTANCE": (
+        lambda v: v is None or (_is_whole(v) and 0 <= v <= 256),
+        "None (off) or a whole number of bits from 0 to 256, e.g. 20",
+    ),
+    "CROP_FACES": (lambda v: v is None or isinstance(v, bool), "None (auto), True or False"),
+    "FACE_MARGIN": ((lambda v: _is_number(v) and 0 <= v <= 1), "a number in [0, 1], e.g. 0.25"),
+    "KEEP_UNMATCHED": (lambda v: isinstance(v, bool), "True or False"),
     "VAL_FRACTION": _fraction(0.15),
     "TEST_FRACTION": _fraction(0.15),
     "IMAGE_SIZE": _whole(16, 256),

@@ -11,13 +11,11 @@ from matplotlib import cbook
 from PIL import Image, ImageEnhance
 
 from helpers.clean import (
-    CLEAN_REASONS,
     USABLE_OUTCOMES,
     clean_images,
     set_aside_table,
     summarize_report,
 )
-from helpers.faces import FACE_REASONS
 from helpers.images import REASONS
 from helpers.synthetic import draw_face, generate_dataset
 from helpers.workspace import OUTPUT_MARKER
@@ -176,7 +174,7 @@ def test_generated_faces_have_no_false_near_copies(tmp_path):
 
 def test_report_uses_the_known_vocabulary_and_adds_up(messy, tmp_path):
     report = clean_images(messy, tmp_path / "work")
-    known = {**REASONS, **CLEAN_REASONS, **FACE_REASONS}
+    known = REASONS
     assert set(report["reason"]) - {""} <= set(known)
     counts = report["outcome"].value_counts()
     assert counts.reindex([*USABLE_OUTCOMES, "set_aside", "ignored"], fill_value=0).sum() == len(

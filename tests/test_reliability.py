@@ -430,7 +430,6 @@ def test_write_errors_while_cleaning_leave_originals_untouched(tmp_path, monkeyp
     assert _snapshot(data) == before
 
 
-@pytest.mark.xfail(strict=True, reason="helpers/clean.py does not explain write errors yet")
 def test_write_errors_while_cleaning_say_what_to_do(tmp_path, monkeypatch):
     data = _two_classes(tmp_path / "data", n=2)
 
@@ -456,7 +455,7 @@ def test_notebook_run_too_early_names_the_notebook_to_run_first(tmp_path):
 
     with pytest.raises(PapermillExecutionError) as info:
         _papermill("05_train.ipynb", tmp_path, WORK_DIR=str(tmp_path / "work"),
-                   DATA_DIR=str(tmp_path), QUICK=True)
+                   DATA_DIR=str(tmp_path / "data"), QUICK=True)
     assert info.value.ename == "FileNotFoundError"
     assert "run notebook 02_clean_data first" in info.value.evalue
 
