@@ -15,7 +15,6 @@ user to settle, and, optionally (`faces`), each photo is cropped to its face
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import warnings
 from pathlib import Path
@@ -27,7 +26,15 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from helpers.faces import FaceResult, FaceRules, crop_face, find_face
-from helpers.images import REASONS, ImageError, class_folders, is_hidden, iter_files, open_image
+from helpers.images import (
+    REASONS,
+    ImageError,
+    class_folders,
+    is_hidden,
+    iter_files,
+    open_image,
+    sha256_of,
+)
 from helpers.workspace import prepare_output_folder, write_error
 
 #: Formats and modes that are copied byte-for-byte; anything else is converted to PNG.
@@ -43,15 +50,6 @@ USABLE_OUTCOMES = ("kept", "converted", "cropped")
 REPORT_NAME = "cleaning_report.csv"
 #: Side of the perceptual hash: HASH_SIZE**2 = 256 bits per image.
 HASH_SIZE = 16
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _inspect(path: Path) -> tuple[str, str]:

@@ -36,7 +36,7 @@ from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
 from urllib3.util.retry import Retry
 
-from .images import IMAGE_EXTENSIONS, class_folders, is_hidden, iter_files
+from .images import IMAGE_EXTENSIONS, class_folders, is_hidden, iter_files, sha256_of
 
 #: The manifest file, at `data_dir / MANIFEST_NAME`; one row per source file per run.
 MANIFEST_NAME = "collect_manifest.csv"
@@ -138,14 +138,6 @@ def _append_manifest(data_dir: Path, rows: Sequence[_Row]) -> None:
 # --------------------------------------------------------------------------- storing
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class _ClassStore:
     """One class folder of `data_dir`, storing files under content-hash names."""
 
@@ -189,7 +181,7 @@ def _store_file(path: Path, store: _ClassStore, source: str, url: str = "") -> _
         row.bytes = path.stat().st_size
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
             return row
-        row.sha256 = _sha256(path)
+        row.sha256 = sha256_of(path)
         existing = store.find(row.sha256)
         if existing:
             row.status, row.stored_path = "already_present", existing

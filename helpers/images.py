@@ -8,6 +8,7 @@ for training and another way for prediction (the seed tutorial's BGR-vs-RGB bug)
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,6 +138,15 @@ def to_array(img: Image.Image, image_size: int = 48, channels: int = 1) -> np.nd
 def load_image(path: str | Path, image_size: int = 48, channels: int = 1) -> np.ndarray:
     """Decode and preprocess one image file exactly as training does (see module docstring)."""
     return to_array(open_image(path), image_size, channels)
+
+
+def sha256_of(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_hidden(path: Path) -> bool:
