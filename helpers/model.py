@@ -18,11 +18,12 @@ LEARNING_RATE = 2e-3  # peak of the warmup + cosine schedule in `compile_model`
 
 
 def build_model(image_size: int = IMAGE_SIZE, channels: int = CHANNELS) -> keras.Sequential:
-    """The kit's default recipe: four Conv-BatchNorm-ReLU blocks, global pooling, sigmoid.
+    """The kit's default recipe: four Conv-BatchNorm-ReLU blocks, a small flattened head, sigmoid.
 
     Widths double (16, 32, 64, 128) as max-pooling halves the image (48, 24, 12, 6), so each
-    block costs about the same; global average pooling instead of Flatten keeps the head to
-    129 weights. About 98k parameters, 38x fewer than the seed tutorial's model.
+    block costs about the same. A last pooling leaves a 3x3 grid of 128 features, which
+    Flatten keeps in place (the mouth is at the bottom): 1,153 weights in the head instead of
+    the seed tutorial's 3.7 million. About 99k parameters in all, 37x fewer.
     """
     return keras.Sequential(
         [
@@ -42,12 +43,26 @@ def build_model(image_size: int = IMAGE_SIZE, channels: int = CHANNELS) -> keras
             layers.Conv2D(128, 3, padding="same", use_bias=False),
             layers.BatchNormalization(momentum=0.9),
             layers.ReLU(),
-            layers.GlobalAveragePooling2D(),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
             layers.Dropout(0.3),
             layers.Dense(1, activation="sigmoid"),
         ],
         name="happy_sad_cnn",
     )
+
+
+def add_flip_averaging(model: keras.Model) -> keras.Model:
+    """Wrap `model` so it answers with the average of its outputs on an image and its mirror.
+
+    A smile mirrored is still a smile, so asking twice and averaging (test-time augmentation)
+    evens out some of the model's one-sided mistakes, at twice the prediction cost. The
+    result saves as `.keras` and exports to TFLite like any model.
+    """
+    inputs = keras.Input(shape=model.input_shape[1:])
+    mirrored = keras.ops.flip(inputs, axis=2)  # axis 2 = width: left and right swap
+    outputs = layers.Average()([model(inputs), model(mirrored)])
+    return keras.Model(inputs, outputs, name=f"{model.name}_flip_averaged")
 
 
 def build_seed_model(image_size: int = 256, channels: int = 3) -> keras.Sequential:

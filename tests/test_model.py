@@ -27,6 +27,26 @@ def test_default_model_is_at_least_ten_times_smaller_than_the_seed_model():
 def test_other_input_sizes_and_colour_build():
     model = recipe.build_model(image_size=64, channels=3)
     assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 1)
+    smallest = recipe.build_model(image_size=16)  # the smallest IMAGE_SIZE the notebooks allow
+    assert smallest.output_shape == (None, 1)
+
+
+def test_flip_averaging_averages_the_image_and_its_mirror_and_survives_saving(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = recipe.build_model()
+    images = np.random.default_rng(1).random((4, 48, 48, 1), dtype=np.float32)
+    plain = model.predict(images, verbose=0).ravel()
+    mirrored = model.predict(images[:, :, ::-1], verbose=0).ravel()
+    assert not np.allclose(plain, mirrored)  # the plain model is not mirror-symmetric
+    averaged = recipe.add_flip_averaging(model)
+    np.testing.assert_allclose(averaged.predict(images, verbose=0).ravel(),
+                               (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(averaged.predict(images[:, :, ::-1], verbose=0),
+                               averaged.predict(images, verbose=0), rtol=1e-5, atol=1e-6)
+    averaged.save(tmp_path / "flip.keras")
+    reloaded = keras.models.load_model(tmp_path / "flip.keras")
+    np.testing.assert_allclose(reloaded.predict(images, verbose=0),
+                               averaged.predict(images, verbose=0), rtol=1e-6)
 
 
 def test_a_few_training_steps_reduce_the_loss_on_a_separable_toy_set():
