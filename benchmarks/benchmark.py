@@ -177,7 +177,7 @@ def file_kb(path: Path) -> float:
 
 
 def run_default(args, paths, labels, train, test, x_test, workdir: Path) -> list[dict]:
-    """Train the default recipe, evaluate it as .keras and as TFLite float and int8."""
+    """Train the default recipe; evaluate it, plain and mirror-averaged, as .keras and TFLite."""
     keras.utils.set_random_seed(args.seed)
     model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
     recipe.compile_model(model, steps_per_epoch=-(-len(train) // recipe.BATCH_SIZE),
@@ -186,26 +186,30 @@ def run_default(args, paths, labels, train, test, x_test, workdir: Path) -> list
         model, [paths[i] for i in train], labels[train], recipe.IMAGE_SIZE, recipe.CHANNELS,
         recipe.BATCH_SIZE, args.epochs, args.seed, augment=True,
     )
-    keras_path = workdir / "default.keras"
-    model.save(keras_path)
-    predict = keras_predict_fn(model)
     common = {"train_s": seconds, "epochs": epochs, "params": model.count_params()}
-    rows = [{
-        "model": f"default CNN {recipe.IMAGE_SIZE}px (Keras)",
-        **scores(labels[test], predict(x_test)), **common,
-        "size_kb": file_kb(keras_path), **measure_latency(predict, x_test),
-    }]
     representative = load_arrays(
         [paths[i] for i in train[:200]], recipe.IMAGE_SIZE, recipe.CHANNELS
     )
-    for quantize, name in ((False, "float"), (True, "int8")):
-        path = export_tflite(model, workdir / f"default_{name}.tflite", quantize, representative)
-        classifier = TFLiteClassifier(path)
+    rows = []
+    for variant, served in (("", model), (", mirror-averaged", recipe.add_flip_averaging(model))):
+        name = f"default CNN {recipe.IMAGE_SIZE}px{variant}"
+        slug = "default_flip" if variant else "default"
+        keras_path = workdir / f"{slug}.keras"
+        served.save(keras_path)
+        predict = keras_predict_fn(served)
         rows.append({
-            "model": f"default CNN {recipe.IMAGE_SIZE}px (TFLite {name})",
-            **scores(labels[test], classifier.predict(x_test)), **common,
-            "size_kb": file_kb(path), **measure_latency(classifier.predict, x_test),
+            "model": f"{name} (Keras)", **scores(labels[test], predict(x_test)), **common,
+            "size_kb": file_kb(keras_path), **measure_latency(predict, x_test),
         })
+        for quantize, kind in ((False, "float"), (True, "int8")):
+            path = export_tflite(served, workdir / f"{slug}_{kind}.tflite", quantize,
+                                 representative)
+            classifier = TFLiteClassifier(path)
+            rows.append({
+                "model": f"{name} (TFLite {kind})",
+                **scores(labels[test], classifier.predict(x_test)), **common,
+                "size_kb": file_kb(path), **measure_latency(classifier.predict, x_test),
+            })
     return rows
 
 

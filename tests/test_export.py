@@ -1,5 +1,6 @@
 """TFLite export: float and int8 files predict like the Keras model; latency is measured."""
 
+import json
 import subprocess
 import sys
 
@@ -75,3 +76,31 @@ def test_benchmark_explains_missing_data_and_exits_cleanly(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Data absent" in done.stdout and "--data" in done.stdout
+
+
+def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
+    """All three recipes' rows (and a learning-curve point) come out of one small run."""
+    from helpers.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "faces", n_per_class=40, dirty=False)
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--data",
+         str(tmp_path / "faces"), "--test-size", "20", "--epochs", "1", "--epochs-seed", "1",
+         "--learning-curve", "30", "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    names = [row["model"] for row in report["results"]]
+    assert names == [
+        "default CNN 48px (Keras)", "default CNN 48px (TFLite float)",
+        "default CNN 48px (TFLite int8)", "default CNN 48px, mirror-averaged (Keras)",
+        "default CNN 48px, mirror-averaged (TFLite float)",
+        "default CNN 48px, mirror-averaged (TFLite int8)",
+        "seed tutorial CNN 256px RGB (Keras)", "HOG + logistic regression",
+    ]
+    for row in report["results"]:
+        assert 0 <= row["accuracy"] <= 1 and row["p50_ms"] > 0 and row["params"] > 0
+    assert [p["train_images"] for p in report["learning_curve"]] == [30]
+    assert "| model | accuracy |" in done.stdout
