@@ -53,6 +53,17 @@ def test_metrics_json_is_complete_and_above_chance(course):
     assert metrics["class_names"] == ["happy", "sad"]
     assert metrics["n_test"] > 50
     assert metrics["accuracy"] > 0.65 and metrics["roc_auc"] > 0.7
+    assert set(metrics["mirror_averaged"]) == {"accuracy", "f1_macro", "roc_auc"}
+    assert metrics["mirror_averaged"]["accuracy"] > 0.65
+
+
+def test_exported_mirror_averaged_models_agree_with_keras(course):
+    comparison = pd.read_csv(course["work"] / "export_comparison.csv", index_col="model")
+    assert list(comparison.index) == ["keras", "tflite float32", "tflite int8"]
+    assert comparison.loc["tflite float32", "max_prob_diff"] < 1e-3
+    assert comparison.loc["tflite int8", "agreement_with_keras"] >= 0.9
+    assert (comparison["p50_ms"] > 0).all()
+    assert (course["work"] / "model_mirror_averaged.keras").is_file()
 
 
 def test_cleaner_sets_aside_exactly_the_planted_files(course):
