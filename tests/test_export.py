@@ -68,12 +68,14 @@ def test_measure_latency_reports_percentiles_and_throughput(trained, exported):
         assert 0 < stats["p50_ms"] <= stats["p95_ms"] and stats["throughput_img_s"] > 0
 
 
+def run_benchmark(*args: str) -> subprocess.CompletedProcess:
+    """Run benchmarks/benchmark.py with `args` in a fresh Python, capturing its output."""
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "benchmark.py"), *args],
+                          capture_output=True, text=True, timeout=600)
+
+
 def test_benchmark_explains_missing_data_and_exits_cleanly(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--data",
-         str(tmp_path / "nonexistent")],
-        capture_output=True, text=True, timeout=120,
-    )
+    done = run_benchmark("--data", str(tmp_path / "nonexistent"))
     assert done.returncode == 0, done.stderr
     assert "Data absent" in done.stdout and "--data" in done.stdout
 
@@ -84,12 +86,8 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
 
     generate_dataset(tmp_path / "faces", n_per_class=40, dirty=False)
     out = tmp_path / "results.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "benchmark.py"), "--data",
-         str(tmp_path / "faces"), "--test-size", "20", "--epochs", "1", "--epochs-seed", "1",
-         "--learning-curve", "30", "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )
+    done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--epochs", "1",
+                         "--epochs-seed", "1", "--learning-curve", "30", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     names = [row["model"] for row in report["results"]]
