@@ -290,10 +290,12 @@ def import_folder(
 ) -> pd.DataFrame:
     """Copy a folder of photos, one subfolder per class, into `data_dir`.
 
-    Every file below each class folder (nested subfolders included, hidden files skipped) is
-    recorded in the manifest; files with an image extension are copied unchanged to
-    `data_dir/<class>/<sha256[:16]><ext>`; files lying directly in `source_dir` are recorded
-    as skipped_no_class. Running it again copies nothing twice.
+    Every file under `source_dir` is recorded in the manifest: files with an image extension
+    below each class folder (nested subfolders included) are copied unchanged to
+    `data_dir/<class>/<sha256[:16]><ext>`; hidden and system files (`.DS_Store`, `._x.jpg`,
+    checkpoint folders) are recorded as skipped_hidden, files lying directly in `source_dir`
+    as skipped_no_class, files in class folders not picked as skipped_other_class. Running it
+    again copies nothing twice.
     `classes` picks which two subfolders to import. Returns this run's manifest rows.
     """
     source_dir, data_dir = Path(source_dir).expanduser(), Path(data_dir).expanduser()
@@ -310,7 +312,9 @@ def import_folder(
         )
     _check_not_nested(source_dir, data_dir)
     picked = _pick_classes(source_dir, classes)
-    files = {folder.name: list(iter_files(folder)) for folder in picked}
+    everything = {folder.name: list(iter_files(folder, include_hidden=True)) for folder in picked}
+    files = {name: [p for p in paths if not _hidden_below(p, source_dir)]
+             for name, paths in everything.items()}
     for folder in picked:
         images = [p for p in files[folder.name] if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not images:
@@ -327,11 +331,18 @@ def import_folder(
             )
     _check_data_dir_classes(data_dir, list(files))
 
-    # Files lying directly in source_dir belong to no class: recorded, not copied.
-    loose = [p for p in sorted(source_dir.iterdir()) if p.is_file() and not is_hidden(p)]
-    rows = [
-        _Row(str(p.absolute()), "", "folder", "skipped_no_class", p.stat().st_size) for p in loose
-    ]
+    # Everything else under source_dir is recorded, not copied: loose files belong to no
+    # class, hidden files are system files, other folders are classes that were not picked.
+    picked_names = {folder.name for folder in picked}
+    rows = []
+    for path in iter_files(source_dir, include_hidden=True):
+        top = path.relative_to(source_dir).parts[0]
+        if top in picked_names and not _hidden_below(path, source_dir):
+            continue
+        status = ("skipped_hidden" if _hidden_below(path, source_dir) else
+                  "skipped_no_class" if path.parent == source_dir else "skipped_other_class")
+        rows.append(_Row(str(path.absolute()), top if status == "skipped_other_class" else "",
+                         "folder", status, path.stat().st_size))
     total = sum(len(v) for v in files.values())
     try:
         with tqdm(total=total, desc="Importing", unit="file") as bar:
@@ -343,6 +354,10 @@ def import_folder(
     finally:
         _append_manifest(data_dir, rows)
     return _frame(rows)
+
+
+def _hidden_below(path: Path, root: Path) -> bool:
+    return any(is_hidden(Path(part)) for part in path.relative_to(root).parts)
 
 
 # --------------------------------------------------------------------------- download_urls

@@ -88,6 +88,13 @@ VISIBLE = {
     "sad/frown - Copy.JPEG",
     "sad/gloomy day.bmp",
 }
+HIDDEN = {
+    "happy/.DS_Store",
+    "happy/._a.jpg",
+    "happy/.ipynb_checkpoints/a-checkpoint.jpg",
+    ".ipynb_checkpoints/stray.png",
+    ".DS_Store",
+}
 
 
 def rel(frame: pd.DataFrame, src: Path) -> list[str]:
@@ -104,8 +111,8 @@ def test_import_copies_every_image_and_records_every_file(source: Path, tmp_path
     result = import_folder(source, data)
 
     assert list(result.columns) == MANIFEST_COLUMNS
-    # Every visible source file appears exactly once; hidden files do not appear at all.
-    assert sorted(rel(result, source)) == sorted(VISIBLE)
+    # Every source file appears exactly once, hidden ones as skipped_hidden (nothing lost).
+    assert sorted(rel(result, source)) == sorted(VISIBLE | HIDDEN)
     assert (result["source"] == "folder").all() and (result["url"] == "").all()
     # Originals untouched and still there (hidden files included).
     assert snapshot(source) == before
@@ -113,7 +120,7 @@ def test_import_copies_every_image_and_records_every_file(source: Path, tmp_path
     for row in result.to_dict("records"):
         original = Path(row["original_path"]).read_bytes()
         assert row["bytes"] == len(original)
-        if row["status"] == "skipped_extension":
+        if row["status"] in ("skipped_extension", "skipped_hidden"):
             assert row["stored_path"] == "" and row["sha256"] == ""
             continue
         assert row["sha256"] == sha(original)
@@ -129,7 +136,9 @@ def test_import_copies_every_image_and_records_every_file(source: Path, tmp_path
         "imported": 6,
         "already_present": 1,
         "skipped_extension": 1,
+        "skipped_hidden": len(HIDDEN),
     }
+    assert {p for p, s in statuses.items() if s == "skipped_hidden"} == HIDDEN
     # Written to disk, identical to what was returned.
     on_disk = read_manifest(data)
     pd.testing.assert_frame_equal(on_disk, result)
@@ -155,8 +164,9 @@ def test_nested_upper_case_and_unicode_names(source: Path, tmp_path: Path):
 def test_hidden_files_and_checkpoint_folders_are_ignored(source: Path, tmp_path: Path):
     data = tmp_path / "data"
     result = import_folder(source, data)
-    assert not any("/." in p or "\\." in p for p in result["original_path"])
-    assert set(result["class"]) == {"happy", "sad"}
+    hidden = result[[("/." in p or "\\." in p) for p in result["original_path"]]]
+    assert set(hidden["status"]) == {"skipped_hidden"} and not hidden["stored_path"].any()
+    assert set(result["class"]) == {"happy", "sad", ""}
     assert not (data / ".ipynb_checkpoints").exists()
     assert all(not p.name.startswith(".") for p in stored_files(data))
 
@@ -169,7 +179,7 @@ def test_reimport_adds_nothing(source: Path, tmp_path: Path):
     second = import_folder(source, data)
 
     assert snapshot(data / "happy") | snapshot(data / "sad") == files
-    assert set(second["status"]) == {"already_present", "skipped_extension"}
+    assert set(second["status"]) == {"already_present", "skipped_extension", "skipped_hidden"}
     assert list(second["stored_path"]) == list(first["stored_path"])
     assert len(read_manifest(data)) == len(first) + len(second)
 
@@ -200,7 +210,11 @@ def test_files_directly_in_source_are_recorded_not_copied(source: Path, tmp_path
 def test_classes_picks_two_of_three(source: Path, tmp_path: Path):
     write(source / "angry" / "grr.png", image_bytes((255, 0, 0)))
     result = import_folder(source, tmp_path / "data", classes=["sad", "angry"])
-    assert set(result["class"]) == {"sad", "angry"}
+    copied = result[~result["status"].str.startswith("skipped")]
+    assert set(copied["class"]) == {"sad", "angry"}
+    others = result[result["status"] == "skipped_other_class"]
+    assert set(others["class"]) == {"happy"} and not others["stored_path"].any()
+    assert len(others) == 5  # happy's visible files are recorded, not copied
     assert not (tmp_path / "data" / "happy").exists()
 
 
