@@ -9,14 +9,16 @@ and every file appears exactly once in the report with its outcome and reason.
 Beyond "can it be decoded", it does what a careful person sorting photos does: exact copies
 (same bytes) and near copies (the same picture resized, re-encoded or brightened, found by a
 perceptual hash) are kept once, the same picture in two classes is a label conflict for the
-user to settle, and, optionally (`faces`), each photo is cropped to its face
-(`helpers.faces`).
+user to settle, and, optionally (`faces`), each photo is cropped to its face by the kit's one
+face step (`helpers.faces`): `choose_face_step` first decides, for the whole folder, whether it
+holds photos to crop or pictures that already are face crops.
 """
 
 from __future__ import annotations
 
 import shutil
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import imagehash
@@ -25,7 +27,14 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from helpers.faces import FaceResult, FaceRules, crop_face, find_face
+from helpers.faces import (
+    FOLDER_SAMPLE,
+    FaceRules,
+    FaceStep,
+    crop_face,
+    find_faces,
+    folder_framing,
+)
 from helpers.images import (
     REASONS,
     ImageError,
@@ -42,7 +51,7 @@ PLAIN_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
 PLAIN_MODES = frozenset({"RGB", "L"})
 REPORT_COLUMNS = [
     "file", "class", "outcome", "reason", "detail", "width", "height", "format", "sha256",
-    "phash", "face_box", "output",
+    "phash", "face", "face_box", "output",
 ]
 #: Outcomes whose copy in `work_dir/clean/` is used for training.
 USABLE_OUTCOMES = ("kept", "converted", "cropped")
@@ -85,7 +94,7 @@ def clean_images(
     work_dir: str | Path,
     min_size: int = 32,
     near_duplicate_distance: int | None = 20,
-    faces: FaceRules | None = None,
+    faces: FaceStep | None = None,
 ) -> pd.DataFrame:
     """Sort every file under `data_dir`'s class folders into usable and set aside.
 
@@ -98,8 +107,10 @@ def clean_images(
     `near_duplicate_distance`: two images whose perceptual hashes (256 bits) differ in at most
     this many bits are the same picture; in one class the largest is kept and the others are
     set aside as `near_duplicate`, across classes all are a `label_conflict`. None: no check.
-    `faces`: crop each image to its face by these rules (`helpers.faces.FaceRules`); None: no
-    face detection (the kit's drawn faces are not photos, and Haar misses most of them).
+    `faces`: the face step (`choose_face_step`). In mode `photos` each image is cropped to its
+    face (`helpers.faces.find_faces`; with `every_face`, each clear face of a group photo
+    becomes its own row, numbered in column `face`); in mode `face_crops` images are kept
+    whole; None or mode `none`: no face step (the kit's drawn faces are not photos).
     """
     data_dir = Path(data_dir)
     classes = class_folders(data_dir)
@@ -108,10 +119,8 @@ def clean_images(
     set_aside_dir = prepare_output_folder(work_dir / "set_aside", data_dir)
 
     rows: list[dict] = []
-    found: dict[int, FaceResult] = {}
     files = [(cls, f) for cls in classes for f in iter_files(cls, include_hidden=True)]
-    desc = "Checking images and finding faces" if faces else "Checking images"
-    for cls, path in tqdm(files, desc=desc, unit="file"):
+    for cls, path in tqdm(files, desc="Checking images", unit="file"):
         rel = path.relative_to(data_dir).as_posix()
         row = dict.fromkeys(REPORT_COLUMNS, "")
         row.update(file=rel, **{"class": cls.name})
@@ -136,15 +145,18 @@ def clean_images(
             continue
         row.update(outcome="converted" if conversion else "kept", detail=conversion)
         row["phash"] = str(imagehash.phash(img, hash_size=HASH_SIZE))
-        if faces is not None:
-            found[len(rows) - 1] = find_face(img, faces)
 
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     _mark_duplicates(report)
     if near_duplicate_distance is not None:
         _mark_near_duplicates(report, near_duplicate_distance)
-    if faces is not None:
-        _apply_faces(report, found, faces.keep_unmatched)
+    if faces is not None and faces.mode == "face_crops":
+        usable = report["outcome"].isin(["kept", "converted"])
+        report.loc[usable, "detail"] = [
+            f"{d}; a face crop, kept whole" if d else "a face crop, kept whole"
+            for d in report.loc[usable, "detail"]]
+    elif faces is not None and faces.mode == "photos":
+        report = _apply_faces(report, data_dir, faces.rules)
 
     for i, row in report.iterrows():
         try:
@@ -166,7 +178,8 @@ def _write_copy(
     if row["outcome"] in ("kept", "converted"):
         return copy_usable(src, clean_dir / row["class"] / flat_name)[0]
     if row["outcome"] == "cropped":
-        target = clean_dir / row["class"] / f"{flat_name}.png"
+        face = f"__face{row['face']}" if row["face"] else ""
+        target = clean_dir / row["class"] / f"{flat_name}{face}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         box = tuple(int(v) for v in row["face_box"].split(","))
         crop_face(open_image(src), box).save(target, format="PNG")
@@ -198,6 +211,24 @@ def _mark_duplicates(report: pd.DataFrame) -> None:
             _set_aside(report, i, "duplicate", f"exact copy of {report.at[first, 'file']}")
 
 
+def near_pairs(bits: np.ndarray, max_distance: int, block: int = 2048) -> list[list[int]]:
+    """For each row of `bits` (0/1 hashes, one per row), the earlier rows within `max_distance`
+    differing bits. Hamming distances are computed block by block as one matrix product
+    (|a| + |b| - 2 a.b), so 100,000 hashes take a minute of BLAS, not hours of Python."""
+    as_float = bits.astype(np.float32)
+    ones = as_float.sum(axis=1)
+    earlier: list[list[int]] = [[] for _ in range(len(bits))]
+    for start in range(0, len(bits), block):
+        stop = min(start + block, len(bits))
+        products = as_float[start:stop] @ as_float[:stop].T
+        distances = ones[start:stop, None] + ones[None, :stop] - 2 * products
+        rows, cols = np.nonzero(distances <= max_distance + 0.5)
+        for r, c in zip(rows + start, cols):
+            if c < r:
+                earlier[r].append(int(c))
+    return earlier
+
+
 def _mark_near_duplicates(report: pd.DataFrame, max_distance: int) -> None:
     """Set aside near copies: in one class all but the largest, across classes every copy.
 
@@ -206,11 +237,14 @@ def _mark_near_duplicates(report: pd.DataFrame, max_distance: int) -> None:
     """
     usable = report[report["outcome"].isin(["kept", "converted"])]
     order = (usable["width"] * usable["height"]).sort_values(ascending=False, kind="stable").index
+    if not len(order):
+        return
     bits = np.array([imagehash.hex_to_hash(report.at[i, "phash"]).hash.ravel() for i in order])
-    kept: list[int] = []  # positions in `order` of the images that others are compared with
+    candidates = near_pairs(bits, max_distance)
+    kept: set[int] = set()  # positions in `order` of the images that others are compared with
     for pos, i in enumerate(order):
-        distances = (bits[kept] != bits[pos]).sum(axis=1) if kept else np.array([], dtype=int)
-        close = [(int(d), order[k]) for d, k in zip(distances, kept) if d <= max_distance]
+        close = sorted((int((bits[k] != bits[pos]).sum()), order[k])
+                       for k in candidates[pos] if k in kept)
         conflicts = [j for _, j in close if report.at[j, "class"] != report.at[i, "class"]]
         if conflicts:
             for j in conflicts:
@@ -218,31 +252,91 @@ def _mark_near_duplicates(report: pd.DataFrame, max_distance: int) -> None:
             others = ", ".join(report.loc[conflicts, "file"])
             _set_aside(report, i, "label_conflict", f"looks like {others}")
         elif close:
-            distance, j = min(close)
+            distance, j = close[0]
             _set_aside(report, i, "near_duplicate",
                        f"near copy of {report.at[j, 'file']} ({distance} of "
                        f"{bits.shape[1]} hash bits differ)")
             continue
-        kept.append(pos)
+        kept.add(pos)
 
 
-def _apply_faces(report: pd.DataFrame, found: dict[int, FaceResult], keep_unmatched: bool) -> None:
-    """Turn each still-usable image's face verdict into its outcome (see `helpers.faces`)."""
-    for i in report.index[report["outcome"].isin(["kept", "converted"])]:
-        result = found[i]
+def _apply_faces(report: pd.DataFrame, data_dir: Path, rules: FaceRules) -> pd.DataFrame:
+    """Run the face step on each still-usable image and turn its verdict into an outcome; a
+    group photo cropped face by face (`rules.every_face`) gets one row per face."""
+    rows = report.to_dict("records")
+    usable = [r for r in rows if r["outcome"] in ("kept", "converted")]
+    out: list[dict] = []
+    for row in tqdm(rows, desc="Finding faces", unit="file", total=len(rows),
+                    disable=not usable):
+        if row["outcome"] not in ("kept", "converted"):
+            out.append(row)
+            continue
+        result = find_faces(open_image(data_dir / row["file"]), rules)
+        conversion = row["detail"]
         if result.verdict == "crop":
-            report.loc[i, ["outcome", "detail", "face_box"]] = [
-                "cropped", result.detail, ",".join(map(str, result.crop)),
-            ]
-        elif result.verdict == "already_cropped" or keep_unmatched:
-            face = result.detail
-            if result.verdict != "already_cropped":  # kept uncropped; the reason says why
-                report.at[i, "reason"] = result.verdict
-                face += ", kept uncropped"
-            conversion = report.at[i, "detail"]
-            report.at[i, "detail"] = f"{conversion}; {face}" if conversion else face
+            for n, box in enumerate(result.crops, start=1):
+                out.append({**row, "outcome": "cropped", "detail": result.detail,
+                            "face": str(n) if len(result.crops) > 1 else "",
+                            "face_box": ",".join(map(str, box))})
+            continue
+        if result.verdict == "face_crop" or rules.keep_unmatched:
+            detail = result.detail
+            if result.verdict != "face_crop":  # kept uncropped; the reason says why
+                row["reason"] = result.verdict
+                detail += ", kept uncropped"
+            row["detail"] = f"{conversion}; {detail}" if conversion else detail
         else:
-            _set_aside(report, i, result.verdict, result.detail)
+            row.update(outcome="set_aside", reason=result.verdict, detail=result.detail)
+        out.append(row)
+    return pd.DataFrame(out, columns=REPORT_COLUMNS)
+
+
+def _image_sizes(data_dir: Path) -> dict[Path, tuple[int, int]]:
+    """The pixel size of every readable image under `data_dir`'s class folders (headers only)."""
+    sizes = {}
+    for folder in class_folders(data_dir):
+        for path in iter_files(folder):
+            try:
+                with warnings.catch_warnings(), Image.open(path) as img:
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    sizes[path] = img.size
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue
+    return sizes
+
+
+def choose_face_step(
+    data_dir: str | Path, crop_faces: bool | None, rules: FaceRules | None = None,
+    generated: bool = False,
+) -> FaceStep:
+    """Decide once, for the whole data folder, what the face step does (see `FaceStep`).
+
+    `crop_faces`: False, no face step; True, every picture goes through the per-picture rule
+    (`find_faces`); None (automatic), drawn faces (`generated`) get none, and an imported
+    folder that already is face crops (FER, passport photos: nearly all one small, square-ish
+    size, with faces filling the frame) is kept whole, otherwise treated as photos.
+    """
+    rules = rules or FaceRules()
+    if crop_faces is False or (crop_faces is None and generated):
+        why = "drawn faces: the detector misses many cartoons" if generated else "CROP_FACES=False"
+        return FaceStep("none", rules, f"no face step ({why}): pictures are used whole")
+    if crop_faces:
+        return FaceStep("photos", rules, "CROP_FACES=True: every picture is cropped to its face")
+    sizes = _image_sizes(Path(data_dir))
+    paths = sorted(sizes)
+    common = pd.Series([sizes[p] for p in paths]).mode()
+    same = [p for p in paths if len(common) and sizes[p] == common.iloc[0]]
+    step = max(1, len(same) // FOLDER_SAMPLE)
+    sample = []
+    for path in same[::step][:FOLDER_SAMPLE]:
+        try:
+            sample.append(open_image(path))
+        except ImageError:
+            continue
+    crops, margin, detail = folder_framing(list(sizes.values()), sample, rules)
+    if crops:
+        return FaceStep("face_crops", replace(rules, margin=margin), detail)
+    return FaceStep("photos", rules, f"{detail}; each picture is cropped to its face")
 
 
 def summarize_report(report: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Pictures for the notebooks: image grids, training curves, confusion matrix, ROC curve."""
+"""Pictures for the notebooks: image grids, training curves, confusion matrix, ROC curve, a photo
+with its faces labelled."""
 
 from __future__ import annotations
 
@@ -86,3 +87,22 @@ def save_figure(fig: plt.Figure, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
+
+
+def show_faces(path: str | Path, result: dict, ax: plt.Axes | None = None) -> plt.Figure:
+    """A photo with a box and the predicted label drawn on each face `helpers.predict` found
+    (`result` is one of `classify_images`' results)."""
+    img = open_image(path)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5 * img.height / img.width))
+    ax.imshow(img)
+    ax.set_axis_off()
+    for face in result.get("faces", []):
+        x, y, w, h = face["box"]
+        colour = "tab:orange" if face["label"] == result.get("label") else "tab:cyan"
+        ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, linewidth=2.5, edgecolor=colour))
+        ax.text(x, y - 4, f"{face['label']} {face['probability']:.0%}", color="white",
+                fontsize=11, backgroundcolor=colour, va="bottom")
+    ax.set_title(Path(path).name + ("" if "faces" in result or "error" not in result
+                                    else f": {result['error']}"), fontsize=10)
+    return ax.figure

@@ -1,11 +1,17 @@
-"""Prediction: classify new images with a saved model, in Python or from the command line.
+"""Prediction: classify new pictures with a saved model, in Python or from the command line.
 
-Images go through `helpers.images.load_image`, the same decoder and preprocessing used
-in training, so a photo is seen the same way (RGB order, size, scale) in both.
+A picture goes through the same steps as in training: the one decoder
+(`helpers.images.open_image`), the one face step (`helpers.faces.FaceStep`: find the faces
+and crop each the way the training pictures were cropped, or use the picture whole if it
+already is a face crop) and the same resizing and scaling (`helpers.images.to_array`). What
+training did is saved next to the model (`classes.json`, `preprocessing.json`) and read back
+here, so the two cannot be mixed up. A photo with several people gets one answer per face;
+a photo without a face gets "no face found", never a guess.
 
-Command line (one JSON line per image; a bad image gives an error line, not a crash):
+Command line (one JSON line per picture; a bad picture gives an error line, not a crash):
 
     python -m helpers.predict work/model.keras photo1.jpg photo2.png
+    python -m helpers.predict work/model_float32.tflite photo1.jpg
 """
 
 from __future__ import annotations
@@ -13,14 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from helpers.images import ImageError, load_image
+from helpers.faces import FaceStep
+from helpers.images import ImageError, open_image, to_array
 
 CLASSES_FILE = "classes.json"
+PREPROCESSING_FILE = "preprocessing.json"
+NO_FACE = "no face found"
+_RETRAIN = "Run notebooks 02_clean_data to 05_train again, or copy it from the folder where the " \
+           "model was trained."
 
 
 def save_class_names(class_names: Sequence[str], model_path: str | Path) -> Path:
@@ -30,86 +43,163 @@ def save_class_names(class_names: Sequence[str], model_path: str | Path) -> Path
     return path
 
 
-def load_classifier(model_path: str | Path):
-    """Load a `.keras` model and its class names; raise a clear error if either is missing.
+def save_preprocessing(model_path: str | Path, image_size: int, channels: int,
+                       face_step: FaceStep) -> Path:
+    """Write what the model was trained on (input size, channels, the face step) next to it."""
+    path = Path(model_path).with_name(PREPROCESSING_FILE)
+    record = {"image_size": image_size, "channels": channels, "face_step": face_step.to_dict()}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
 
-    FileNotFoundError: no model or no classes.json; ValueError: a file that is not a model.
+
+@dataclass
+class Classifier:
+    """A trained model with what it needs to see a picture as training did.
+
+    `predict(images)` gives P(`class_names[1]`) for a batch of preprocessed images; `model` is
+    the Keras model (None for a `.tflite` file).
     """
-    import keras
 
+    path: Path
+    class_names: list[str]
+    image_size: int
+    channels: int
+    face_step: FaceStep
+    predict: Callable[[np.ndarray], np.ndarray]
+    model: Any = None
+
+
+def _read_sidecar(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise FileNotFoundError(f"No {path.name} next to the model in {path.parent}; it says "
+                                f"{what}. {_RETRAIN}")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is damaged ({err}). {_RETRAIN}") from err
+
+
+def load_classifier(model_path: str | Path) -> Classifier:
+    """Load a `.keras` or `.tflite` model with its class names and preprocessing.
+
+    FileNotFoundError: no model, or a sidecar file missing; ValueError: a file that is not a
+    model, or a sidecar that does not match the model.
+    """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(
             f"No model at {model_path}. Train one first (notebook 05_train) or check the path."
         )
+    model = None
     try:
-        model = keras.models.load_model(model_path)
-    except (ValueError, OSError) as err:
+        if model_path.suffix == ".tflite":
+            from helpers.export import TFLiteClassifier
+
+            tflite = TFLiteClassifier(model_path)
+            predict, input_shape = tflite.predict, tflite.input_shape
+        else:
+            import keras
+
+            model = keras.models.load_model(model_path)
+            input_shape = tuple(model.input_shape[1:])
+
+            def predict(images: np.ndarray) -> np.ndarray:
+                return np.asarray(model(images, training=False)).reshape(-1)
+    except (ValueError, OSError, RuntimeError) as err:
         raise ValueError(
             f"{model_path} is not a model the kit can read ({err}). Give the model.keras file "
-            "that notebook 05_train saved, or run 05_train again."
+            "that notebook 05_train saved (or a .tflite file from notebook 07)."
         ) from err
-    classes_path = model_path.with_name(CLASSES_FILE)
-    if not classes_path.is_file():
-        raise FileNotFoundError(
-            f"No {CLASSES_FILE} next to {model_path}; it names the classes. Run notebook "
-            "05_train again, or copy it from the folder where the model was trained."
-        )
+    class_names = _read_sidecar(model_path.with_name(CLASSES_FILE), "which class is which")
+    prep = _read_sidecar(model_path.with_name(PREPROCESSING_FILE),
+                         "how pictures were prepared for training (size, face cropping)")
     try:
-        class_names = json.loads(classes_path.read_text())
-    except ValueError as err:
+        size, channels = int(prep["image_size"]), int(prep["channels"])
+        face_step = FaceStep.from_dict(prep["face_step"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{model_path.with_name(PREPROCESSING_FILE)} is damaged ({err}). "
+                         f"{_RETRAIN}") from err
+    if input_shape != (size, size, channels):
         raise ValueError(
-            f"{classes_path} is damaged ({err}); it should be a list such as [\"happy\", "
-            "\"sad\"]. Run notebook 05_train again."
-        ) from err
-    return model, class_names
+            f"{PREPROCESSING_FILE} says the model was trained on {size}x{size}x{channels} "
+            f"pictures, but {model_path.name} takes {'x'.join(map(str, input_shape))}: they come "
+            f"from different runs. {_RETRAIN}")
+    if not (isinstance(class_names, list) and len(class_names) == 2):
+        raise ValueError(f"{CLASSES_FILE} should name two classes, e.g. [\"happy\", \"sad\"]; "
+                         f"it holds {class_names!r}. {_RETRAIN}")
+    return Classifier(model_path, class_names, size, channels, face_step, predict, model)
 
 
-def classify_images(model, paths: Sequence[str | Path], class_names: Sequence[str]) -> list[dict]:
-    """One result per path: `{"path", "label", "probability"}` or `{"path", "error"}`.
+def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list[dict]:
+    """One result per path: `{"path", "label", "probability", "faces"}` or `{"path", "error"}`.
 
-    `probability` is the model's confidence in the label it gives (0.5 to 1).
+    `faces` lists every face the model was shown (`box`: x, y, width, height in the picture's
+    pixels, `label`, `probability`), largest first; `label` and `probability` at the top are
+    the largest face's. `probability` is the model's confidence in the label it gives (0.5
+    to 1). Models trained on whole pictures (no face step) give no `faces`.
     """
-    _, size, _, channels = model.input_shape
     results: list[dict] = []
-    arrays, ok = [], []
-    for path in paths:
-        path = Path(path)
+    arrays: list[np.ndarray] = []
+    owners: list[tuple[int, list[int] | None]] = []  # (result index, box) per array
+    for path in map(Path, paths):
+        result: dict = {"path": str(path)}
+        results.append(result)
         if path.is_dir():
-            results.append({"path": str(path), "error": "is a folder, not an image file"})
+            result["error"] = "is a folder, not an image file"
             continue
         if not path.exists():
-            results.append({"path": str(path), "error": "file not found"})
+            result["error"] = "file not found"
             continue
         try:
-            arrays.append(load_image(path, size, channels))
-            ok.append(len(results))
-            results.append({"path": str(path)})
+            img = open_image(path)
         except ImageError as err:
-            results.append({"path": str(path), "error": str(err)})
+            result["error"] = str(err)
+            continue
+        found, pictures = classifier.face_step.pictures(img)
+        if not pictures:
+            result.update(error=f"{NO_FACE}: the model only judges faces", faces=[])
+            continue
+        boxes = [None] if found is None else (
+            [[0, 0, img.width, img.height]] if found.verdict == "face_crop"
+            else [list(box) for box in found.crops])
+        for picture, box in zip(pictures, boxes):
+            arrays.append(to_array(picture, classifier.image_size, classifier.channels))
+            owners.append((len(results) - 1, box))
     if arrays:
-        p_positive = np.asarray(model(np.stack(arrays), training=False)).ravel()
-        for i, p in zip(ok, p_positive):
+        p_second = classifier.predict(np.stack(arrays))
+        for (i, box), p in zip(owners, p_second):
             label = int(p >= 0.5)
-            results[i]["label"] = class_names[label]
-            results[i]["probability"] = round(float(p if label else 1 - p), 4)
+            answer = {"label": classifier.class_names[label],
+                      "probability": round(float(p if label else 1 - p), 4)}
+            if box is None:
+                results[i].update(answer)
+                continue
+            faces = results[i].setdefault("faces", [])
+            faces.append({"box": box, **answer})
+            if len(faces) == 1:
+                results[i].update(answer)
+    for result in results:  # keep "faces" last, after the largest face's answer
+        if "faces" in result:
+            result["faces"] = result.pop("faces")
     return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print one JSON line per image; exit 2 if the model cannot be loaded, 1 if an image failed."""
+    """Print one JSON line per picture; exit 2 if the model cannot be loaded, 1 if a picture
+    failed or showed no face."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.predict", description="Classify images with a trained model."
+        prog="python -m helpers.predict", description="Classify pictures with a trained model."
     )
-    parser.add_argument("model", help="path to model.keras (classes.json must sit beside it)")
+    parser.add_argument("model", help="model.keras or a .tflite file (classes.json and "
+                                      "preprocessing.json must sit beside it)")
     parser.add_argument("images", nargs="+", help="image files to classify")
     args = parser.parse_args(argv)
     try:
-        model, class_names = load_classifier(args.model)
+        classifier = load_classifier(args.model)
     except (FileNotFoundError, ValueError, OSError) as err:
         print(json.dumps({"error": str(err)}))
         return 2
-    results = classify_images(model, args.images, class_names)
+    results = classify_images(classifier, args.images)
     for result in results:
         print(json.dumps(result, ensure_ascii=False))
     return 1 if any("error" in r for r in results) else 0

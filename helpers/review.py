@@ -60,10 +60,19 @@ def _copy_in_work_dir(work_dir: Path, row: pd.Series) -> Path:
     return path
 
 
+def review_keys(report: pd.DataFrame) -> pd.Series:
+    """What a mark names: the report's `file`, plus `#face2` etc. for a group photo cropped face
+    by face (`CROP_EVERY_FACE`), whose faces share one file."""
+    faces = report["face"] if "face" in report else pd.Series("", index=report.index)
+    suffix = [f"#face{int(float(f))}" if f == f and str(f).strip() else "" for f in faces]
+    return report["file"] + pd.Series(suffix, index=report.index)
+
+
 def apply_review(
     report: pd.DataFrame, marks: Mapping[str, str], work_dir: str | Path
 ) -> pd.DataFrame:
-    """Carry out `marks` ({report file: 'keep' | 'set_aside' | 'move'}) and save the report.
+    """Carry out `marks` ({file: 'keep' | 'set_aside' | 'move'}, files named as by
+    `review_keys`) and save the report.
 
     Moves each marked image's copy between `work_dir/clean/<class>/`, the other class's clean
     folder and `work_dir/set_aside/<class>/`; a set-aside image that is kept or moved is
@@ -75,7 +84,7 @@ def apply_review(
     """
     work_dir = Path(work_dir).resolve()
     report = report.fillna(_BLANKS)  # a report read back from CSV has NaN for empty text
-    index = pd.Series(report.index, index=report["file"])
+    index = pd.Series(report.index, index=review_keys(report))
     unknown = sorted(set(marks) - set(index.index))
     if unknown:
         raise ValueError(f"marks for files not in the report: {unknown}")
@@ -159,7 +168,7 @@ class ReviewWidget(widgets.VBox):
         self.report = report.fillna(_BLANKS)
         self.work_dir = Path(work_dir).resolve()
         shown = report[report["outcome"] == "set_aside"] if rows is None else rows
-        self.files = shown.loc[shown["outcome"] != "ignored", "file"].tolist()
+        self.files = review_keys(shown)[shown["outcome"] != "ignored"].tolist()
         self.page_size, self.thumb_size = page_size, thumb_size
         self.marks: dict[str, str] = {}
         self.choices: dict[str, widgets.ToggleButtons] = {}
@@ -179,7 +188,7 @@ class ReviewWidget(widgets.VBox):
         self._on_class()
 
     def _visible(self) -> list[str]:
-        rows = self.report.set_index("file").loc[self.files]
+        rows = self.report.set_index(review_keys(self.report)).loc[self.files]
         return rows.index[rows["class"] == self.class_picker.value].tolist()
 
     def _on_class(self, _change=None) -> None:
@@ -191,7 +200,7 @@ class ReviewWidget(widgets.VBox):
             self.page.value = 1  # observed: shows the page
 
     def _tile(self, row: pd.Series) -> widgets.VBox:
-        file = row["file"]
+        file = row.name  # its review key
         if file not in self._thumbs:
             self._thumbs[file] = _thumbnail(self.work_dir / row["output"], self.thumb_size)
         data, problem = self._thumbs[file]
@@ -212,7 +221,7 @@ class ReviewWidget(widgets.VBox):
     def _show(self) -> None:
         start = (self.page.value - 1) * self.page_size
         files = self._visible()[start:start + self.page_size]
-        rows = self.report.set_index("file", drop=False).loc[files]
+        rows = self.report.set_index(review_keys(self.report)).loc[files]
         self.choices = {}
         self.grid.children = [self._tile(row) for _, row in rows.iterrows()]
 

@@ -118,6 +118,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CROP_FACES": (lambda v: v is None or isinstance(v, bool), "None (auto), True or False"),
     "FACE_MARGIN": ((lambda v: _is_number(v) and 0 <= v <= 1), "a number in [0, 1], e.g. 0.25"),
     "KEEP_UNMATCHED": (lambda v: isinstance(v, bool), "True or False"),
+    "CROP_EVERY_FACE": (lambda v: isinstance(v, bool), "True or False"),
     "VAL_FRACTION": _fraction(0.15),
     "TEST_FRACTION": _fraction(0.15),
     "IMAGE_SIZE": _whole(16, 256),

@@ -1,4 +1,10 @@
-"""Shared test fixtures: small images made in code (no downloaded data is ever needed)."""
+"""Shared test fixtures: small images made in code (no downloaded data is ever needed).
+
+Real faces come from the one photo of a person that ships inside an installed wheel:
+matplotlib's `grace_hopper.jpg` (public domain); face-free pictures from scikit-learn's bundled
+`china.jpg` and random noise. From them the builders below make a face on a larger canvas, a
+group picture, tight face crops (FER-like 48x48, passport-like) and an EXIF-rotated photo.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from matplotlib import cbook
+from PIL import Image, ImageOps
+from sklearn.datasets import load_sample_image
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,3 +35,72 @@ def write_image(path: Path, size=(64, 64), colour=(200, 60, 30), fmt=None, mode=
 @pytest.fixture
 def make_image():
     return write_image
+
+
+def save_brightness_model(path: Path, size: int = 16, face_step=None) -> Path:
+    """A tiny stand-in model saved as notebook 05 saves the real one (with its two sidecar
+    files): its output is the mean brightness, so bright pictures are 'sad'."""
+    import keras
+
+    from helpers.faces import FaceStep
+    from helpers.predict import save_class_names, save_preprocessing
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keras.Sequential([keras.Input((size, size, 1)), keras.layers.GlobalAveragePooling2D()]).save(
+        path)
+    save_class_names(["happy", "sad"], path)
+    save_preprocessing(path, size, 1, face_step or FaceStep("none"))
+    return path
+
+
+PHOTO = Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+#: Where the face is in PHOTO (x, y, w, h), as found by the kit's detector once by hand.
+FACE = (159, 118, 206, 206)
+
+
+def scene(seed: int, size=(480, 400), face_width: int = 200, mirror: bool = False) -> Image.Image:
+    """The photo, shrunk to `face_width`, pasted at a random place on a gradient background."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    c0, c1 = rng.integers(0, 256, (2, 3))
+    t = np.linspace(0, 1, width)[None, :, None]
+    img = Image.fromarray(np.repeat(c0 * (1 - t) + c1 * t, height, axis=0).astype(np.uint8))
+    face = PHOTO.resize((face_width, round(face_width * PHOTO.height / PHOTO.width)))
+    img.paste(ImageOps.mirror(face) if mirror else face,
+              (int(rng.integers(0, width - face.width + 1)),
+               int(rng.integers(0, height - face.height + 1))))
+    return img
+
+
+def side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:
+    """A group picture: two photos next to each other on one canvas."""
+    canvas = Image.new("RGB", (left.width + right.width, max(left.height, right.height)), "grey")
+    canvas.paste(left, (0, 0))
+    canvas.paste(right, (left.width, 0))
+    return canvas
+
+
+def face_crop(margin: float, size: int, shift: tuple[int, int] = (0, 0)) -> Image.Image:
+    """The face of PHOTO with `margin` x its width around it (moved by `shift` pixels), resized
+    to `size` square."""
+    from helpers.faces import crop_box
+
+    x, y, w, h = crop_box(FACE, PHOTO.size, margin)
+    x, y = x + shift[0], y + shift[1]
+    return PHOTO.crop((x, y, x + w, y + h)).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def landscape() -> Image.Image:
+    return Image.fromarray(load_sample_image("china.jpg"))
+
+
+def noise() -> Image.Image:
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), np.uint8))
+
+
+def exif_rotated(path: Path) -> Path:
+    """PHOTO stored sideways with an EXIF tag (orientation 6) that tells viewers to turn it."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    PHOTO.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=92)
+    return path

@@ -13,6 +13,7 @@ from PIL import Image, ImageEnhance
 from helpers.clean import (
     USABLE_OUTCOMES,
     clean_images,
+    near_pairs,
     set_aside_table,
     summarize_report,
 )
@@ -180,3 +181,17 @@ def test_report_uses_the_known_vocabulary_and_adds_up(messy, tmp_path):
     assert counts.reindex([*USABLE_OUTCOMES, "set_aside", "ignored"], fill_value=0).sum() == len(
         report)
     assert report.loc[report["outcome"].isin(USABLE_OUTCOMES), "phash"].str.len().eq(64).all()
+
+
+def test_near_pairs_finds_exactly_the_close_earlier_hashes():
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2, (3000, 256), dtype=np.uint8)
+    for i in range(0, 3000, 7):  # plant near copies of earlier hashes
+        j = int(rng.integers(0, i + 1))
+        bits[i] = bits[j]
+        bits[i, rng.choice(256, int(rng.integers(0, 30)), replace=False)] ^= 1
+    expected = [np.flatnonzero((bits[:i] != bits[i]).sum(axis=1) <= 20).tolist()
+                for i in range(len(bits))]
+    found = near_pairs(bits, 20, block=512)  # several blocks, so block edges are crossed
+    assert [sorted(f) for f in found] == expected
+    assert sum(map(len, expected)) > 300  # the planted copies are there to be found

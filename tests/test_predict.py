@@ -1,36 +1,47 @@
-"""Prediction: same preprocessing as training, one JSON line per image, errors not crashes."""
+"""Prediction: the training preprocessing (read from the sidecars), one answer per face, a clear
+line for a photo without a face, errors not crashes, and the same through TFLite."""
 
 import json
 import subprocess
 import sys
 
-import keras
-import numpy as np
 import pytest
+from PIL import ImageOps
 
-from conftest import REPO
-from helpers.images import load_image
-from helpers.predict import classify_images, load_classifier, main, save_class_names
+from conftest import PHOTO, REPO, face_crop, landscape, save_brightness_model, side_by_side
+from helpers.faces import FaceRules, FaceStep, crop_face
+from helpers.images import load_image, open_image, to_array
+from helpers.predict import (
+    PREPROCESSING_FILE,
+    classify_images,
+    load_classifier,
+    main,
+    save_preprocessing,
+)
+
+PHOTOS = FaceStep("face_crops", FaceRules(margin=0.07))
 
 
 @pytest.fixture
 def model_path(tmp_path):
-    """A tiny 'model' whose output is the mean brightness: bright images are 'sad'."""
-    model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.GlobalAveragePooling2D()])
-    path = tmp_path / "model.keras"
-    model.save(path)
-    save_class_names(["happy", "sad"], path)
-    return path
+    return save_brightness_model(tmp_path / "model" / "model.keras")
+
+
+@pytest.fixture
+def face_model(tmp_path):
+    """The same stand-in, saved as if trained on face crops (48 px, the FER framing)."""
+    return save_brightness_model(tmp_path / "faces" / "model.keras", 48, PHOTOS)
 
 
 def test_classify_uses_the_training_preprocessing(model_path, tmp_path, make_image):
     bright = make_image(tmp_path / "bright.png", colour=(230, 230, 230))
     dark = make_image(tmp_path / "dark.jpg", colour=(10, 10, 10))
-    model, classes = load_classifier(model_path)
-    results = classify_images(model, [bright, dark], classes)
+    classifier = load_classifier(model_path)
+    results = classify_images(classifier, [bright, dark])
     assert [r["label"] for r in results] == ["sad", "happy"]
     expected = float(load_image(bright, 16, 1).mean())
     assert results[0]["probability"] == pytest.approx(expected, abs=1e-3)
+    assert "faces" not in results[0]  # trained on whole pictures: no face step
 
 
 def test_cli_prints_json_lines_and_error_lines(model_path, tmp_path, make_image, capsys):
@@ -51,6 +62,72 @@ def test_cli_missing_model_says_what_to_do(tmp_path, capsys):
     assert "Train one first" in json.loads(capsys.readouterr().out)["error"]
 
 
+def test_a_photo_is_classified_by_its_face_and_a_crop_whole(face_model, tmp_path):
+    classifier = load_classifier(face_model)
+    assert classifier.face_step == PHOTOS
+    photo, crop = tmp_path / "photo.jpg", tmp_path / "fer.png"
+    PHOTO.save(photo, quality=95)
+    face_crop(0.07, 48).convert("L").save(crop)
+    by_face, whole = classify_images(classifier, [photo, crop])
+
+    [face] = by_face["faces"]
+    x, y, w, h = face["box"]
+    assert w == h and 0.3 * PHOTO.width < w < 0.6 * PHOTO.width  # the face, not the photo
+    assert (by_face["label"], by_face["probability"]) == (face["label"], face["probability"])
+    seen = to_array(crop_face(open_image(photo), tuple(face["box"])), 48, 1).mean()
+    assert by_face["probability"] == pytest.approx(max(seen, 1 - seen), abs=1e-3)
+    whole_photo = load_image(photo, 48, 1).mean()
+    assert abs(seen - whole_photo) > 0.01  # the crop, not the whole photo, was judged
+    assert whole["faces"][0]["box"] == [0, 0, 48, 48]  # already a face crop: used whole
+    expected = float(load_image(crop, 48, 1).mean())
+    assert whole["probability"] == pytest.approx(max(expected, 1 - expected), abs=1e-3)
+
+
+def test_a_group_photo_gets_one_answer_per_face_largest_first(face_model, tmp_path):
+    small = ImageOps.mirror(PHOTO).resize((PHOTO.width * 4 // 5, PHOTO.height * 4 // 5))
+    path = tmp_path / "group.jpg"
+    side_by_side(PHOTO, small).save(path, quality=95)
+    [result] = classify_images(load_classifier(face_model), [path])
+    assert len(result["faces"]) == 2
+    first, second = (f["box"] for f in result["faces"])
+    assert first[2] > second[2] and first[0] < PHOTO.width <= second[0]
+    assert result["label"] == result["faces"][0]["label"]
+
+
+def test_no_face_gives_a_clear_line_and_exit_status_1(face_model, tmp_path, capsys):
+    path = tmp_path / "landscape.jpg"
+    landscape().save(path)
+    assert main([str(face_model), str(path)]) == 1
+    line = json.loads(capsys.readouterr().out)
+    assert line["error"].startswith("no face found") and line["faces"] == []
+    assert "label" not in line
+
+
+def test_a_missing_or_disagreeing_preprocessing_file_is_a_clear_error(face_model, capsys):
+    sidecar = face_model.with_name(PREPROCESSING_FILE)
+    save_preprocessing(face_model, 64, 1, PHOTOS)
+    with pytest.raises(ValueError, match="trained on 64x64x1 pictures, but model.keras takes "
+                                         "48x48x1: they come from different runs"):
+        load_classifier(face_model)
+    sidecar.unlink()
+    assert main([str(face_model), "x.png"]) == 2
+    assert f"No {PREPROCESSING_FILE} next to the model" in json.loads(capsys.readouterr().out)[
+        "error"]
+
+
+def test_tflite_model_goes_through_the_same_face_step(face_model, tmp_path):
+    from helpers.export import export_tflite
+
+    keras_classifier = load_classifier(face_model)
+    tflite_path = export_tflite(keras_classifier.model, face_model.with_name("model.tflite"))
+    photo = tmp_path / "photo.jpg"
+    PHOTO.save(photo, quality=95)
+    [from_keras] = classify_images(keras_classifier, [photo])
+    [from_tflite] = classify_images(load_classifier(tflite_path), [photo])
+    assert from_tflite["faces"][0]["box"] == from_keras["faces"][0]["box"]
+    assert from_tflite["probability"] == pytest.approx(from_keras["probability"], abs=1e-4)
+
+
 def test_module_runs_from_the_command_line(model_path, tmp_path, make_image):
     good = make_image(tmp_path / "face.png")
     done = subprocess.run([sys.executable, "-m", "helpers.predict", str(model_path), str(good)],
@@ -58,4 +135,4 @@ def test_module_runs_from_the_command_line(model_path, tmp_path, make_image):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) == {"path", "label", "probability"}
-    assert np.isfinite(result["probability"])
+

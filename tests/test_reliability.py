@@ -24,20 +24,19 @@ import sys
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import psutil
 import pytest
 from PIL import Image
 
-from conftest import REPO, write_image
+from conftest import REPO, save_brightness_model, write_image
 from helpers.clean import clean_images
 from helpers.collect import import_folder
 from helpers.course import main as course_main
 from helpers.images import REASONS, open_image
 from helpers.pipeline import make_dataset
-from helpers.predict import classify_images, load_classifier, main, save_class_names
+from helpers.predict import classify_images, load_classifier, main
 from helpers.split import split_dataset
 from helpers.workspace import check_parameters, prepare_output_folder
 
@@ -142,10 +141,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     """A tiny stand-in model (mean brightness) saved like notebook 05 saves the real one."""
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    keras.Sequential([keras.Input((16, 16, 1)), keras.layers.GlobalAveragePooling2D()]).save(path)
-    save_class_names(["happy", "sad"], path)
-    return load_classifier(path)
+    return load_classifier(save_brightness_model(tmp_path_factory.mktemp("model") / "model.keras"))
 
 
 def _source_with(tmp_path: Path, name: str, write) -> Path:
@@ -196,11 +192,10 @@ def test_bad_input_ends_usable_or_set_aside_with_a_reason(case, classifier, tmp_
     images = np.concatenate([x.numpy() for x, _ in dataset])
     assert images.shape == (len(usable), 16, 16, 1) and 0 <= images.min() <= images.max() <= 1
 
-    model, class_names = classifier
-    [result] = classify_images(model, [bad], class_names)
+    [result] = classify_images(classifier, [bad])
     assert result["path"] == str(bad)
     if outcome in ("usable", "too_small"):
-        assert result["label"] in class_names and 0.5 <= result["probability"] <= 1
+        assert result["label"] in classifier.class_names and 0.5 <= result["probability"] <= 1
     else:
         assert result["error"].startswith(f"{name}: ")
 
@@ -381,8 +376,7 @@ def test_predict_cli_explains_bad_models_and_inputs(tmp_path, classifier, capsys
     assert main([str(tmp_path), "x.png"]) == 2
     assert "Train one first" in json.loads(capsys.readouterr().out)["error"]
 
-    model, _ = classifier
-    model.save(fake)
+    classifier.model.save(fake)
     assert main([str(fake), "x.png"]) == 2
     assert "No classes.json" in json.loads(capsys.readouterr().out)["error"]
     (tmp_path / "classes.json").write_text("[happy")
@@ -400,8 +394,7 @@ def test_unreadable_image_gives_an_error_line(tmp_path, classifier, monkeypatch)
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", locked)
-    model, class_names = classifier
-    [result] = classify_images(model, [path], class_names)
+    [result] = classify_images(classifier, [path])
     assert result["error"] == f"locked.png: {REASONS['unreadable']} (Permission denied)"
 
 
@@ -530,9 +523,9 @@ def test_training_killed_mid_run_resumes_from_the_last_epoch(prepared):
     assert len(epochs_logged) <= epochs + 1  # at most the epoch being saved at the kill twice
     assert not (work / "backup").exists()
 
-    model, class_names = load_classifier(work / "model.keras")
+    classifier = load_classifier(work / "model.keras")
     manifest = pd.read_csv(work / "split.csv")
     test = manifest[manifest["split"] == "test"]
-    results = classify_images(model, [work / "clean" / f for f in test["file"]], class_names)
+    results = classify_images(classifier, [work / "clean" / f for f in test["file"]])
     accuracy = np.mean([r["label"] == c for r, c in zip(results, test["class"])])
     assert len(results) == len(test) and accuracy > 0.4
