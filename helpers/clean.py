@@ -264,10 +264,8 @@ def _apply_faces(report: pd.DataFrame, data_dir: Path, rules: FaceRules) -> pd.D
     """Run the face step on each still-usable image and turn its verdict into an outcome; a
     group photo cropped face by face (`rules.every_face`) gets one row per face."""
     rows = report.to_dict("records")
-    usable = [r for r in rows if r["outcome"] in ("kept", "converted")]
     out: list[dict] = []
-    for row in tqdm(rows, desc="Finding faces", unit="file", total=len(rows),
-                    disable=not usable):
+    for row in tqdm(rows, desc="Finding faces", unit="file"):
         if row["outcome"] not in ("kept", "converted"):
             out.append(row)
             continue

@@ -17,10 +17,12 @@ import argparse
 import ast
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpers.evaluate import describe_uncertainty
 from helpers.workspace import check_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +109,10 @@ def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
         metrics = json.loads(metrics_path.read_text())
         print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")
         for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
-            print(f"  {key:<10} {metrics[key]:.3f}")
+            low, high = metrics.get("intervals", {}).get(key, (float("nan"),) * 2)
+            print(f"  {key:<10} {metrics[key]:.3f}  (95% interval {low:.3f}–{high:.3f})")
+        if "intervals" in metrics:
+            print(textwrap.fill(describe_uncertainty(metrics), width=100))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,10 +2,20 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import f1_score, roc_auc_score
 
-from helpers.evaluate import evaluate_predictions, most_confident_mistakes, save_metrics
+from helpers.evaluate import (
+    describe_uncertainty,
+    evaluate_predictions,
+    fast_f1,
+    fast_roc_auc,
+    most_confident_mistakes,
+    save_metrics,
+    wilson_interval,
+)
 
 
 def test_metrics_on_a_known_case(tmp_path):
@@ -29,3 +39,37 @@ def test_most_confident_mistakes_come_first():
     assert list(mistakes["file"]) == ["d", "a", "c"]
     assert list(mistakes["predicted"]) == ["happy", "sad", "happy"]
     assert mistakes["confidence"].iloc[0] == pytest.approx(0.99)
+
+
+def test_intervals_and_baseline_come_with_the_metrics():
+    labels = [0] * 60 + [1] * 40
+    probs = [0.2] * 50 + [0.8] * 10 + [0.9] * 30 + [0.1] * 10  # 80 of 100 right
+    m = evaluate_predictions(labels, probs, ["happy", "sad"])
+    assert m["accuracy"] == pytest.approx(0.8)
+    low, high = m["intervals"]["accuracy"]
+    assert low == pytest.approx(0.7112, abs=1e-3) and high == pytest.approx(0.8666, abs=1e-3)
+    assert m["intervals"]["precision"] == pytest.approx(wilson_interval(30, 40))
+    for key in ("f1", "f1_macro", "roc_auc"):  # the bootstrap brackets the point estimate
+        low, high = m["intervals"][key]
+        assert low < m[key] < high and high - low < 0.3
+    assert (m["baseline_class"], m["baseline_accuracy"]) == ("happy", 0.6)
+    assert "between 0.711 and 0.867" in describe_uncertainty(m)
+    assert "rough" not in describe_uncertainty(m)
+
+
+def test_a_small_test_split_is_called_rough():
+    m = evaluate_predictions([0] * 7 + [1] * 6, [0.6] * 7 + [0.4] * 6, ["happy", "sad"])
+    text = describe_uncertainty(m)  # the seed tutorial's 13 test photos, all wrong
+    assert "rough estimate" in text and "about 39 more" in text
+    assert m["intervals"]["accuracy"][1] < 0.25 and "'happy' would score 0.538" in text
+
+
+
+def test_the_bootstrap_shortcuts_agree_with_scikit_learn():
+    rng = np.random.default_rng(1)
+    for n in (10, 57, 300):
+        labels = rng.integers(0, 2, n)
+        probs = np.round(np.clip(labels * 0.3 + rng.normal(0.35, 0.25, n), 0, 1), 1)  # ties
+        assert fast_roc_auc(labels, probs) == pytest.approx(roc_auc_score(labels, probs))
+        called = probs >= 0.5
+        assert fast_f1(labels, called) == pytest.approx(f1_score(labels, called))

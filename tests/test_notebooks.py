@@ -37,6 +37,9 @@ def test_runner_prints_time_table_and_metrics(course):
     for nb in NOTEBOOKS:
         assert re.search(rf"^{nb.stem}\s+\d+\.\d$", course["stdout"], re.MULTILINE)
     assert "Test metrics" in course["stdout"] and "accuracy" in course["stdout"]
+    assert re.search(r"^  accuracy   0\.\d{3}  \(95% interval 0\.\d{3}[–-]0\.\d{3}\)$",
+                     course["stdout"], re.MULTILINE)
+    assert re.search(r"Always\s+answering", course["stdout"])
 
 
 def test_executed_notebooks_are_saved_without_errors(course):
@@ -53,7 +56,11 @@ def test_metrics_json_is_complete_and_above_chance(course):
     assert metrics["class_names"] == ["happy", "sad"]
     assert metrics["n_test"] > 50
     assert metrics["accuracy"] > 0.65 and metrics["roc_auc"] > 0.7
-    assert set(metrics["mirror_averaged"]) == {"accuracy", "f1_macro", "roc_auc"}
+    for key in ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc"):
+        low, high = metrics["intervals"][key]
+        assert low <= metrics[key] <= high
+    assert metrics["baseline_class"] in ("happy", "sad") and 0.5 <= metrics["baseline_accuracy"]
+    assert set(metrics["mirror_averaged"]) == {"accuracy", "f1_macro", "roc_auc", "intervals"}
     assert metrics["mirror_averaged"]["accuracy"] > 0.65
 
 
