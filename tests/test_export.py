@@ -1,12 +1,15 @@
 """TFLite export: float and int8 files predict like the Keras model; latency is measured."""
 
+import importlib.util
 import json
+import re
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REPO
 from helpers.export import TFLiteClassifier, export_tflite, keras_predict_fn, measure_latency
@@ -81,7 +84,7 @@ def test_benchmark_explains_missing_data_and_exits_cleanly(tmp_path):
 
 
 def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
-    """All three recipes' rows (and a learning-curve point) come out of one small run."""
+    """All recipes' rows (and a learning-curve point) come out of one small run."""
     from helpers.synthetic import generate_dataset
 
     generate_dataset(tmp_path / "faces", n_per_class=40, dirty=False)
@@ -91,14 +94,42 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     names = [row["model"] for row in report["results"]]
+    fer_rows = ["`fer` package model, 64px (Keras)", "`fer` package model, mirror-averaged (Keras)"]
     assert names == [
         "default CNN 48px (Keras)", "default CNN 48px (TFLite float)",
         "default CNN 48px (TFLite int8)", "default CNN 48px, mirror-averaged (Keras)",
         "default CNN 48px, mirror-averaged (TFLite float)",
         "default CNN 48px, mirror-averaged (TFLite int8)",
+        *(fer_rows if importlib.util.find_spec("fer") else []),
         "seed tutorial CNN 256px RGB (Keras)", "HOG + logistic regression",
+        "always the larger class",
     ]
     for row in report["results"]:
-        assert 0 <= row["accuracy"] <= 1 and row["p50_ms"] > 0 and row["params"] > 0
+        low, high = map(float, row["accuracy_ci"].split("–"))
+        assert 0 <= low <= row["accuracy"] <= high <= 1
+        if row["model"] != "always the larger class":
+            assert row["p50_ms"] > 0 and row["params"] > 0
+    assert report["results"][-1]["accuracy"] == 0.5  # 10 happy, 10 sad test faces
     assert [p["train_images"] for p in report["learning_curve"]] == [30]
     assert "| model | accuracy |" in done.stdout
+
+
+def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
+    """--course runs the notebooks on the non-test faces and scores the served models."""
+    from helpers.images import class_folders, iter_files
+    from helpers.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "drawn", n_per_class=30, dirty=False)
+    for folder in class_folders(tmp_path / "drawn"):  # 48x48 grey: small face crops, like FER
+        (tmp_path / "faces" / folder.name).mkdir(parents=True)
+        for path in iter_files(folder):
+            Image.open(path).convert("L").resize((48, 48)).save(
+                tmp_path / "faces" / folder.name / f"{path.stem}.png")
+    done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--skip-seed",
+                         "--skip-default", "--course")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in ("as trained", "mirror-averaged, served", "mirror-averaged (TFLite float)"):
+        row = re.search(rf"^\| kit CNN through the course, {re.escape(name)} \| [01]\.\d{{3}} \|",
+                        done.stdout, re.MULTILINE)
+        assert row, done.stdout[-2000:]
+    assert "| always the larger class | 0.500 |" in done.stdout
