@@ -306,10 +306,14 @@ def folder_framing(sizes: list[tuple[int, int]], sample: list[Image.Image],
     (common, count), = Counter(sizes).most_common(1)
     share = count / len(sizes)
     width, height = common
-    if share < UNIFORM_SHARE or max(common) > CROP_FOLDER_MAX_SIDE \
-            or max(common) > CROP_MAX_ASPECT * min(common):
+    if share < UNIFORM_SHARE:
         return False, rules.margin, (
-            f"pictures of many sizes ({share:.0%} are {width}x{height}): treated as photos")
+            f"pictures of many sizes (the commonest, {width}x{height}, is {share:.0%} of them): "
+            "treated as photos")
+    if max(common) > CROP_FOLDER_MAX_SIDE or max(common) > CROP_MAX_ASPECT * min(common):
+        return False, rules.margin, (
+            f"{share:.0%} of the pictures are {width}x{height}, too large or too oblong for face "
+            "crops: treated as photos")
     widths = [f[0].box[2] / img.width for img in sample if (f := detect_faces(img, rules.min_face))]
     if len(widths) < 0.25 * len(sample) or np.median(widths) < rules.face_crop:
         return False, rules.margin, (
