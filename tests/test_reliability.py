@@ -329,7 +329,7 @@ def test_good_parameters_pass(tmp_path):
         ("SEED", True, "SEED must be a whole number"),
         ("IMAGE_SIZE", 4, "IMAGE_SIZE must be a whole number ≥ 16 and ≤ 256, got 4"),
         ("CHANNELS", 2, "CHANNELS must be 1 (greyscale) or 3 (colour), got 2"),
-        ("VAL_FRACTION", 1.5, "VAL_FRACTION must be a number between 0 and 1"),
+        ("VAL_FRACTION", 1.5, "VAL_FRACTION must be None (automatic) or a number between 0 and 1"),
         ("TEST_FRACTION", 0.9, "VAL_FRACTION + TEST_FRACTION must be below 1"),
         ("LEARNING_RATE", 0, "LEARNING_RATE must be a number in (0, 1]"),
         ("THRESHOLD", 1.2, "THRESHOLD must be a number between 0 and 1"),
