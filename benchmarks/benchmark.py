@@ -31,7 +31,6 @@ import pickle
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import warnings
@@ -54,6 +53,8 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from research_data import FER_ARCHIVE, find_data  # noqa: E402
+
 from helpers import model as recipe  # noqa: E402
 from helpers.evaluate import wilson_interval  # noqa: E402
 from helpers.export import (  # noqa: E402
@@ -66,7 +67,7 @@ from helpers.images import IMAGE_EXTENSIONS, class_folders, iter_files, load_ima
 from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
 
-ARCHIVE = REPO.parent / "shared" / "data" / "fer2013-happy-sad-train.tar.gz"
+ARCHIVE = FER_ARCHIVE
 SEED_IMAGE_SIZE, SEED_CHANNELS, SEED_BATCH_SIZE = 256, 3, 32
 COLUMNS = [
     ("model", "model", "{}"),
@@ -101,18 +102,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learning-curve", default="", help="training sizes, e.g. 500,1000,2000")
     p.add_argument("--out", type=Path, help="also write the results to a .json or .md file")
     return p.parse_args(argv)
-
-
-def find_data(data: Path | None, workdir: Path) -> Path | None:
-    """The data folder to use, unpacking the shared archive if `data` is not given."""
-    if data is not None:
-        return data if data.is_dir() else None
-    if not ARCHIVE.is_file():
-        return None
-    with tarfile.open(ARCHIVE) as tar:
-        tar.extractall(workdir, filter="data")
-    folders = [p for p in workdir.iterdir() if p.is_dir()]
-    return folders[0] if len(folders) == 1 and not (workdir / "happy").is_dir() else workdir
 
 
 def list_images(data_dir: Path) -> tuple[list[str], np.ndarray, list[str]]:
@@ -416,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="happy_sad_benchmark_") as tmp:
         workdir = Path(tmp)
-        data_dir = find_data(args.data, workdir / "data")
+        data_dir = find_data(args.data, workdir / "data", ARCHIVE)
         if data_dir is None:
             where = args.data if args.data is not None else ARCHIVE
             print(f"Data absent: {where} not found, nothing to benchmark.\n"

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -35,11 +34,11 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from research_data import FER_ARCHIVE, find_data  # noqa: E402
+
 from helpers.clean import choose_face_step, clean_images, near_pairs  # noqa: E402
 from helpers.images import class_folders, iter_files  # noqa: E402
 from helpers.synthetic import generate_dataset  # noqa: E402
-
-FER_ARCHIVE = REPO.parent / "shared" / "data" / "fer2013-happy-sad-train.tar.gz"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,13 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="happy_sad_clean_") as tmp:
         tmp = Path(tmp)
         folders: list[tuple[str, int, Path, bool]] = []
-        if FER_ARCHIVE.is_file() and not args.skip_fer:
-            with tarfile.open(FER_ARCHIVE) as tar:
-                tar.extractall(tmp / "fer", filter="data")
-            fer_total = sum(1 for _ in (tmp / "fer").rglob("*.jpg"))
+        fer = None if args.skip_fer else find_data(None, tmp / "fer", FER_ARCHIVE)
+        if fer is not None:
+            fer_total = sum(1 for _ in fer.rglob("*.jpg"))
             for n in sorted({*(s for s in sizes if s < fer_total), fer_total}):
                 folders.append(("FER2013 (48x48 face crops)", n,
-                                subset(tmp / "fer", n, tmp / f"fer_{n}"), False))
+                                subset(fer, n, tmp / f"fer_{n}"), False))
         elif not args.skip_fer:
             print(f"FER2013 absent ({FER_ARCHIVE} not found): timing generated faces only.")
         if not args.skip_generated:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -32,10 +31,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from research_data import WEB_PHOTOS_ARCHIVE, find_data  # noqa: E402
+
 from helpers.images import class_folders, iter_files  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
 
-ARCHIVE = REPO.parent / "shared" / "data" / "web-photos-happy-sad.tar.gz"
+ARCHIVE = WEB_PHOTOS_ARCHIVE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,18 +47,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--margin", type=float, help="experiment: crop with this margin instead of "
                                                 "the one saved with the model")
     return p.parse_args(argv)
-
-
-def find_photos(data: Path | None, workdir: Path) -> Path | None:
-    """The photo folder to use, unpacking the shared archive if `data` is not given."""
-    if data is not None:
-        return data if data.is_dir() else None
-    if not ARCHIVE.is_file():
-        return None
-    with tarfile.open(ARCHIVE) as tar:
-        tar.extractall(workdir, filter="data")
-    folders = [p for p in workdir.iterdir() if p.is_dir()]
-    return folders[0] if len(folders) == 1 and not (workdir / "happy").is_dir() else workdir
 
 
 def score(results: list[dict], truth: list[str]) -> dict:
@@ -86,7 +75,7 @@ def score(results: list[dict], truth: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="happy_sad_photos_") as tmp:
-        photos = find_photos(args.data, Path(tmp))
+        photos = find_data(args.data, Path(tmp), ARCHIVE)
         if photos is None:
             where = args.data if args.data is not None else ARCHIVE
             print(f"Data absent: {where} not found, nothing to benchmark.\n"
