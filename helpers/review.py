@@ -1,7 +1,7 @@
 """Reviewing the cleaner's decisions by eye: keep, set aside or relabel images in a grid.
 
-The cleaner's rules are careful, not perfect: a "near copy" may be a different photo, Haar
-may miss a face that is there, a happy face may sit in the sad folder. `review_widget`
+The cleaner's rules are careful, not perfect: a "near copy" may be a different photo, the
+detector may miss a face that is there, a happy face may sit in the sad folder. `review_widget`
 shows images (the set-aside ones by default) in an ipywidgets grid, modelled on fastai's
 `ImageClassifierCleaner`, where each can be marked keep / set aside / move to the other
 class. Unlike fastai's cleaner, marks are kept when you switch the class or page being
