@@ -281,15 +281,17 @@ class FaceStep:
     def load(cls, path: str | Path) -> FaceStep:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
-    def pictures(self, img: Image.Image) -> tuple[FaceResult | None, list[Image.Image]]:
-        """What the model sees of one picture at prediction: the whole picture, or one crop per
-        clear face (none if no face was found). The result is None in mode `none`."""
+    def pictures(self, img: Image.Image) -> list[tuple[Box | None, Image.Image]]:
+        """What the model sees of one picture at prediction, as (box in `img`, picture) pairs:
+        one crop per clear face, largest first, or the whole picture if it already is a face
+        crop (its box is the whole frame); none if no face was found. In mode `none` the
+        whole picture, with box None (no face step)."""
         if self.mode == "none":
-            return None, [img]
+            return [(None, img)]
         result = find_faces(img, replace(self.rules, every_face=True, keep_unmatched=False))
         if result.verdict == "face_crop":
-            return result, [img]
-        return result, [crop_face(img, box) for box in result.crops]
+            return [((0, 0, img.width, img.height), img)]
+        return [(box, crop_face(img, box)) for box in result.crops]
 
 
 def folder_framing(sizes: list[tuple[int, int]], sample: list[Image.Image],

@@ -155,32 +155,23 @@ def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list
         except ImageError as err:
             result["error"] = str(err)
             continue
-        found, pictures = classifier.face_step.pictures(img)
+        pictures = classifier.face_step.pictures(img)
         if not pictures:
             result.update(error=f"{NO_FACE}: the model only judges faces", faces=[])
             continue
-        boxes = [None] if found is None else (
-            [[0, 0, img.width, img.height]] if found.verdict == "face_crop"
-            else [list(box) for box in found.crops])
-        for picture, box in zip(pictures, boxes):
+        for box, picture in pictures:
             arrays.append(to_array(picture, classifier.image_size, classifier.channels))
-            owners.append((len(results) - 1, box))
+            owners.append((len(results) - 1, None if box is None else list(box)))
     if arrays:
         p_second = classifier.predict(np.stack(arrays))
         for (i, box), p in zip(owners, p_second):
             label = int(p >= 0.5)
             answer = {"label": classifier.class_names[label],
                       "probability": round(float(p if label else 1 - p), 4)}
-            if box is None:
+            if "label" not in results[i]:  # the largest face answers for the picture
                 results[i].update(answer)
-                continue
-            faces = results[i].setdefault("faces", [])
-            faces.append({"box": box, **answer})
-            if len(faces) == 1:
-                results[i].update(answer)
-    for result in results:  # keep "faces" last, after the largest face's answer
-        if "faces" in result:
-            result["faces"] = result.pop("faces")
+            if box is not None:
+                results[i].setdefault("faces", []).append({"box": box, **answer})
     return results
 
 

@@ -249,7 +249,7 @@ def test_cleaning_and_prediction_crop_a_photo_identically(photos, tmp_path):
     [result] = classify_images(load_classifier(model), [photos / "happy" / "portrait.jpg"])
     box = ",".join(map(str, result["faces"][0]["box"]))
     assert box == report.at["happy/portrait.jpg", "face_box"]
-    _, [seen] = step.pictures(open_image(photos / "happy" / "portrait.jpg"))
+    [(_, seen)] = step.pictures(open_image(photos / "happy" / "portrait.jpg"))
     assert np.array_equal(to_array(seen, 48, 1), trained_on)
     assert result["probability"] == pytest.approx(
         max(trained_on.mean(), 1 - trained_on.mean()), abs=1e-4)
