@@ -53,7 +53,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from research_data import FER_ARCHIVE, find_data  # noqa: E402
+from research_data import FER_ARCHIVE, absent, find_data  # noqa: E402
 
 from helpers import model as recipe  # noqa: E402
 from helpers.evaluate import wilson_interval  # noqa: E402
@@ -407,10 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         data_dir = find_data(args.data, workdir / "data", ARCHIVE)
         if data_dir is None:
-            where = args.data if args.data is not None else ARCHIVE
-            print(f"Data absent: {where} not found, nothing to benchmark.\n"
-                  "Supply it with --data DIR (a folder with happy/ and sad/ subfolders of "
-                  f"face images) or put the archive at {ARCHIVE}.")
+            print(absent(args.data, ARCHIVE, "face images"))
             return 0
         tf.config.experimental.enable_op_determinism()
         paths, labels, classes = list_images(data_dir)

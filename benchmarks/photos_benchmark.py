@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from research_data import WEB_PHOTOS_ARCHIVE, find_data  # noqa: E402
+from research_data import WEB_PHOTOS_ARCHIVE, absent, find_data  # noqa: E402
 
 from helpers.images import class_folders, iter_files  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
@@ -77,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="happy_sad_photos_") as tmp:
         photos = find_data(args.data, Path(tmp), ARCHIVE)
         if photos is None:
-            where = args.data if args.data is not None else ARCHIVE
-            print(f"Data absent: {where} not found, nothing to benchmark.\n"
-                  "Supply it with --data DIR (a folder with happy/ and sad/ subfolders of "
-                  f"photos) or put the archive at {ARCHIVE}.")
+            print(absent(args.data, ARCHIVE, "photos"))
             return 0
         classifier = load_classifier(args.model)
         if classifier.face_step.mode == "none":

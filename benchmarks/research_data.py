@@ -25,3 +25,11 @@ def find_data(data: Path | None, workdir: Path, archive: Path) -> Path | None:
         tar.extractall(workdir, filter="data")
     folders = [p for p in workdir.iterdir() if p.is_dir()]
     return folders[0] if len(folders) == 1 and not (workdir / "happy").is_dir() else workdir
+
+
+def absent(data: Path | None, archive: Path, holds: str) -> str:
+    """What to say when neither `data` nor `archive` is there (the benchmark then exits 0)."""
+    where = data if data is not None else archive
+    return (f"Data absent: {where} not found, nothing to benchmark.\n"
+            f"Supply it with --data DIR (a folder with happy/ and sad/ subfolders of {holds}) "
+            f"or put the archive at {archive}.")
