@@ -142,9 +142,9 @@ def load_arrays(paths: list[str], image_size: int, channels: int) -> np.ndarray:
     return np.stack([load_image(p, image_size, channels) for p in paths])
 
 
-def scores(y_true: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+def scores(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
     """Accuracy, macro F1 and ROC-AUC of probabilities for class 1."""
-    pred = (prob >= 0.5).astype(int)
+    pred = (prob >= threshold).astype(int)
     low, high = wilson_interval(int((pred == y_true).sum()), len(y_true))
     return {
         "accuracy": float(accuracy_score(y_true, pred)),
@@ -331,15 +331,17 @@ def run_course_path(args, paths, labels, train, test, classes, workdir: Path) ->
     test_paths = [paths[i] for i in test]
     x_test = load_arrays(test_paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
     rows = []
+    served = json.loads((work / "metrics.json").read_text())["served"]
     for name, file in (("as trained", "model.keras"),
-                       ("mirror-averaged, served", "model_mirror_averaged.keras"),
-                       ("mirror-averaged (TFLite float)", "model_float32.tflite")):
+                       (f"served ({served['model']})", "model_served.keras"),
+                       ("served (TFLite float)", "model_float32.tflite")):
         classifier = load_classifier(work / file)
         results = classify_images(classifier, test_paths)
-        p_second = np.array([r["probability"] if r["label"] == classifier.class_names[1]
-                             else 1 - r["probability"] for r in results])
+        p_second = np.array([r["probabilities"][classifier.class_names[1]] for r in results])
+        threshold = 0.5 if file == "model.keras" else classifier.threshold
         rows.append({
-            "model": f"kit CNN through the course, {name}", **scores(labels[test], p_second),
+            "model": f"kit CNN through the course, {name}, threshold {threshold:.2f}",
+            **scores(labels[test], p_second, threshold),
             "train_s": seconds, "epochs": "-",
             "params": classifier.model.count_params() if classifier.model else "-",
             "size_kb": file_kb(work / file),

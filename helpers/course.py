@@ -108,7 +108,11 @@ def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")
-        for key in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        if "served" in metrics:
+            served = metrics["served"]
+            print(f"  served model: {served['model']}, threshold {served['threshold']:.2f} "
+                  f"(both chosen on the {served['chosen_on']} split)")
+        for key in ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc"):
             low, high = metrics.get("intervals", {}).get(key, (float("nan"),) * 2)
             print(f"  {key:<10} {metrics[key]:.3f}  (95% interval {low:.3f}–{high:.3f})")
         if "intervals" in metrics:

@@ -4,7 +4,8 @@ Metrics come from scikit-learn, computed once on the held-out test split, and ar
 to `metrics.json` so that scripts, tests and the next notebook read the same numbers. Each comes
 with a 95% confidence interval (Wilson's for proportions, a bootstrap for F1 and ROC-AUC) and
 next to the "always answer the larger class" baseline: 0.46 accuracy on 13 test photos is
-a number that means little, and the interval says so.
+a number that means little, and the interval says so. The threshold that turns a probability
+into a label is chosen beforehand on the validation split (`choose_threshold`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from sklearn import metrics as skm
 #: Below this many test images a result is called rough, in the notebook and the runner.
 ROUGH_BELOW = 100
 CONFIDENCE = 0.95
+#: The thresholds `choose_threshold` considers.
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> list[float]:
@@ -112,6 +115,46 @@ def evaluate_predictions(
     }
 
 
+def threshold_table(
+    labels: Sequence[int], probabilities: Sequence[float], thresholds: Sequence[float] = THRESHOLDS
+) -> pd.DataFrame:
+    """For each threshold: accuracy, precision and recall of the second class, and the count of
+    false positives (first class called second) and false negatives (second class missed)."""
+    y_true = np.asarray(labels, dtype=int)
+    y_prob = np.asarray(probabilities, dtype=float).ravel()
+    rows = []
+    for t in thresholds:
+        called = y_prob >= t
+        tp, fp = int((called & (y_true == 1)).sum()), int((called & (y_true == 0)).sum())
+        fn = int((~called & (y_true == 1)).sum())
+        rows.append({"threshold": round(float(t), 2), "accuracy": float(np.mean(called == y_true)),
+                     "precision": tp / (tp + fp) if tp + fp else 0.0,
+                     "recall": tp / (tp + fn) if tp + fn else 0.0,
+                     "false_positives": fp, "false_negatives": fn})
+    return pd.DataFrame(rows).set_index("threshold")
+
+
+def choose_threshold(
+    labels: Sequence[int], probabilities: Sequence[float], min_recall: float | None = None
+) -> float:
+    """The probability above which a picture is called the second class, chosen on *validation*
+    predictions (never the test split's).
+
+    Without `min_recall`: the threshold among 0.05, 0.10, ..., 0.95 with the best accuracy (ties
+    go to the one nearest 0.5). With `min_recall` (e.g. 0.9): the highest threshold that still
+    finds that share of the second class, trading more false positives for fewer misses.
+    """
+    table = threshold_table(labels, probabilities)
+    if min_recall is None:
+        best = table[table["accuracy"] == table["accuracy"].max()].index.to_numpy()
+        return float(best[np.argmin(np.abs(best - 0.5))])
+    enough = table.index[table["recall"] >= min_recall]
+    if len(enough) == 0:
+        raise ValueError(f"No threshold finds {min_recall:.0%} of the second class on these "
+                         "images; ask for a lower MIN_RECALL.")
+    return float(enough.max())
+
+
 def describe_uncertainty(metrics: dict) -> str:
     """A few plain sentences on how far to trust the test accuracy (notebook 06, the runner)."""
     n, (low, high) = metrics["n_test"], metrics["intervals"]["accuracy"]
@@ -134,11 +177,17 @@ def save_metrics(metrics: dict, path: str | Path) -> Path:
 
 
 def most_confident_mistakes(
-    test: pd.DataFrame, probabilities: Sequence[float], class_names: Sequence[str], n: int = 8
+    test: pd.DataFrame,
+    probabilities: Sequence[float],
+    class_names: Sequence[str],
+    n: int = 8,
+    threshold: float = 0.5,
 ) -> pd.DataFrame:
-    """The `n` wrong predictions the model was most sure about (often label noise or odd faces)."""
+    """The `n` wrong predictions the model was most sure about (often label noise or odd faces).
+
+    `confidence` is the probability the model gave the label it chose."""
     p = np.asarray(probabilities, dtype=float).ravel()
-    predicted = (p >= 0.5).astype(int)
+    predicted = (p >= threshold).astype(int)
     table = test.assign(
         predicted=[class_names[i] for i in predicted],
         confidence=np.where(predicted == 1, p, 1 - p),

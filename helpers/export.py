@@ -17,8 +17,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+
+from helpers.images import load_image
 
 
 def export_tflite(
@@ -54,6 +57,24 @@ def export_tflite(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(tflite)
     return path
+
+
+def calibration_images(
+    manifest: pd.DataFrame,
+    clean_dir: str | Path,
+    image_size: int,
+    channels: int,
+    n: int = 200,
+    seed: int = 42,
+) -> np.ndarray:
+    """`n` *training* images from the split manifest, prepared as for training, for choosing the
+    int8 ranges of `export_tflite(..., quantize=True)`. Validation and test images stay unseen."""
+    train = manifest[manifest["split"] == "train"]
+    if train.empty:
+        raise ValueError("The split has no training images to calibrate the int8 export with.")
+    chosen = train.sample(n=min(n, len(train)), random_state=seed)
+    return np.stack([load_image(Path(clean_dir) / f, image_size, channels)
+                     for f in chosen["file"]])
 
 
 class TFLiteClassifier:

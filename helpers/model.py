@@ -17,13 +17,16 @@ EPOCHS = 25
 LEARNING_RATE = 2e-3  # peak of the warmup + cosine schedule in `compile_model`
 
 
-def build_model(image_size: int = IMAGE_SIZE, channels: int = CHANNELS) -> keras.Sequential:
+def build_model(
+    image_size: int = IMAGE_SIZE, channels: int = CHANNELS, dropout: float = 0.3
+) -> keras.Sequential:
     """The kit's default recipe: four Conv-BatchNorm-ReLU blocks, a small flattened head, sigmoid.
 
     Widths double (16, 32, 64, 128) as max-pooling halves the image (48, 24, 12, 6), so each
     block costs about the same. A last pooling leaves a 3x3 grid of 128 features, which
     Flatten keeps in place (the mouth is at the bottom): 1,153 weights in the head instead of
-    the seed tutorial's 3.7 million. About 99k parameters in all, 37x fewer.
+    the seed tutorial's 3.7 million. About 99k parameters in all, 37x fewer. `dropout=0` leaves
+    the Dropout layer out (notebook 05's deliberately unregularised model).
     """
     return keras.Sequential(
         [
@@ -45,7 +48,7 @@ def build_model(image_size: int = IMAGE_SIZE, channels: int = CHANNELS) -> keras
             layers.ReLU(),
             layers.MaxPooling2D(),
             layers.Flatten(),
-            layers.Dropout(0.3),
+            *([layers.Dropout(dropout)] if dropout else []),
             layers.Dense(1, activation="sigmoid"),
         ],
         name="happy_sad_cnn",

@@ -62,12 +62,17 @@ def plot_history(log: pd.DataFrame, metrics: Sequence[str] = ("loss", "accuracy"
 def plot_confusion_matrix(
     labels: Sequence[int], predicted: Sequence[int], class_names: Sequence[str]
 ) -> plt.Figure:
-    """Counts of true class (rows) against predicted class (columns)."""
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ConfusionMatrixDisplay.from_predictions(
-        labels, predicted, display_labels=class_names, cmap="Blues", colorbar=False, ax=ax
+    """Counts of true class (rows) against predicted class (columns), each cell named (true or
+    false, positive or negative; the second class is the positive one)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    display = ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=[0, 1], display_labels=class_names, cmap="Blues",
+        colorbar=False, ax=ax
     )
-    ax.set_title("Confusion matrix (test split)")
+    names = [["true negative", "false positive"], ["false negative", "true positive"]]
+    for (row, col), text in np.ndenumerate(display.text_):
+        text.set_text(f"{text.get_text()}\n{names[row][col]}")
+    ax.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix (test split)")
     fig.tight_layout()
     return fig
 
@@ -101,7 +106,7 @@ def show_faces(path: str | Path, result: dict, ax: plt.Axes | None = None) -> pl
         x, y, w, h = face["box"]
         colour = "tab:orange" if face["label"] == result.get("label") else "tab:cyan"
         ax.add_patch(plt.Rectangle((x, y), w, h, fill=False, linewidth=2.5, edgecolor=colour))
-        ax.text(x, y - 4, f"{face['label']} {face['probability']:.0%}", color="white",
+        ax.text(x, y - 4, f"{face['label']} {face['confidence']:.0%}", color="white",
                 fontsize=11, backgroundcolor=colour, va="bottom")
     ax.set_title(Path(path).name + ("" if "faces" in result or "error" not in result
                                     else f": {result['error']}"), fontsize=10)

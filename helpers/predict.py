@@ -5,12 +5,13 @@ A picture goes through the same steps as in training: the one decoder
 and crop each the way the training pictures were cropped, or use the picture whole if it
 already is a face crop) and the same resizing and scaling (`helpers.images.to_array`). What
 training did is saved next to the model (`classes.json`, `preprocessing.json`) and read back
-here, so the two cannot be mixed up. A photo with several people gets one answer per face;
-a photo without a face gets "no face found", never a guess.
+here, so the two cannot be mixed up; so is the threshold notebook 06 chose on the validation
+split. A photo with several people gets one answer per face; a photo without a face gets
+"no face found", never a guess.
 
 Command line (one JSON line per picture; a bad picture gives an error line, not a crash):
 
-    python -m helpers.predict work/model.keras photo1.jpg photo2.png
+    python -m helpers.predict work/model_served.keras photo1.jpg photo2.png
     python -m helpers.predict work/model_float32.tflite photo1.jpg
 """
 
@@ -52,12 +53,24 @@ def save_preprocessing(model_path: str | Path, image_size: int, channels: int,
     return path
 
 
+def save_threshold(model_path: str | Path, threshold: float) -> Path:
+    """Add the decision threshold (chosen on validation data) to the model's preprocessing.json,
+    so that every prediction path calls a picture the second class at the same probability."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"A threshold is a probability strictly between 0 and 1, not {threshold}")
+    path = Path(model_path).with_name(PREPROCESSING_FILE)
+    record = _read_sidecar(path, "how pictures were prepared for training (size, face cropping)")
+    path.write_text(json.dumps(record | {"threshold": float(threshold)}, indent=2) + "\n")
+    return path
+
+
 @dataclass
 class Classifier:
     """A trained model with what it needs to see a picture as training did.
 
-    `predict(images)` gives P(`class_names[1]`) for a batch of preprocessed images; `model` is
-    the Keras model (None for a `.tflite` file).
+    `predict(images)` gives the probability of `class_names[1]` for a batch of preprocessed
+    images; a picture is called `class_names[1]` when it reaches `threshold`. `model` is the
+    Keras model (None for a `.tflite` file).
     """
 
     path: Path
@@ -66,6 +79,7 @@ class Classifier:
     channels: int
     face_step: FaceStep
     predict: Callable[[np.ndarray], np.ndarray]
+    threshold: float = 0.5
     model: Any = None
 
 
@@ -116,6 +130,9 @@ def load_classifier(model_path: str | Path) -> Classifier:
     try:
         size, channels = int(prep["image_size"]), int(prep["channels"])
         face_step = FaceStep.from_dict(prep["face_step"])
+        threshold = float(prep.get("threshold", 0.5))  # older models: the usual 0.5
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold {threshold} is not between 0 and 1")
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{model_path.with_name(PREPROCESSING_FILE)} is damaged ({err}). "
                          f"{_RETRAIN}") from err
@@ -127,16 +144,20 @@ def load_classifier(model_path: str | Path) -> Classifier:
     if not (isinstance(class_names, list) and len(class_names) == 2):
         raise ValueError(f"{CLASSES_FILE} should name two classes, e.g. [\"happy\", \"sad\"]; "
                          f"it holds {class_names!r}. {_RETRAIN}")
-    return Classifier(model_path, class_names, size, channels, face_step, predict, model)
+    return Classifier(model_path, class_names, size, channels, face_step, predict, threshold,
+                      model)
 
 
 def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list[dict]:
-    """One result per path: `{"path", "label", "probability", "faces"}` or `{"path", "error"}`.
+    """One result per path: `{"path", "label", "confidence", "probabilities", "faces"}` or
+    `{"path", "error"}`.
 
-    `faces` lists every face the model was shown (`box`: x, y, width, height in the picture's
-    pixels, `label`, `probability`), largest first; `label` and `probability` at the top are
-    the largest face's. `probability` is the model's confidence in the label it gives (0.5
-    to 1). Models trained on whole pictures (no face step) give no `faces`.
+    `probabilities` maps each class to the model's probability for it; `label` is the second
+    class when its probability reaches the classifier's threshold, and `confidence` is the
+    probability of that label (below 0.5 only if the threshold was moved below 0.5). `faces`
+    lists every face the model was shown (`box`: x, y, width, height in the picture's pixels,
+    and the same three answers), largest first; the answers at the top are the largest face's.
+    Models trained on whole pictures (no face step) give no `faces`.
     """
     results: list[dict] = []
     arrays: list[np.ndarray] = []
@@ -164,10 +185,12 @@ def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list
             owners.append((len(results) - 1, None if box is None else list(box)))
     if arrays:
         p_second = classifier.predict(np.stack(arrays))
-        for (i, box), p in zip(owners, p_second):
-            label = int(p >= 0.5)
+        first, second = classifier.class_names
+        for (i, box), p in zip(owners, p_second.astype(float)):
+            label = int(p >= classifier.threshold)
             answer = {"label": classifier.class_names[label],
-                      "probability": round(float(p if label else 1 - p), 4)}
+                      "confidence": round(p if label else 1 - p, 4),
+                      "probabilities": {first: round(1 - p, 4), second: round(p, 4)}}
             if "label" not in results[i]:  # the largest face answers for the picture
                 results[i].update(answer)
             if box is not None:

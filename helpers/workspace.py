@@ -13,7 +13,7 @@ import numbers
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +132,13 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "BATCH_SIZE": _whole(1),
     "LEARNING_RATE": ((lambda v: _is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
     "PATIENCE": _whole(0),
-    "THRESHOLD": _fraction(0.5),
+    "DIAGNOSE_EPOCHS": _whole(0),
+    "MIRROR": ((lambda v: v is None or isinstance(v, bool)),
+               "None (decide on validation), True or False"),
+    "THRESHOLD": ((lambda v: v is None or (_is_number(v) and 0 < v < 1)),
+                  "None (choose on validation) or a number between 0 and 1, e.g. 0.5"),
+    "MIN_RECALL": ((lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
+                   "None (best accuracy) or a number in (0, 1], e.g. 0.9"),
     "IMAGES": (
         lambda v: v is None or (isinstance(v, (list, tuple)) and all(map(_is_path, v))),
         "None or a list of image file paths, e.g. ['photo1.jpg', 'photo2.png']",
@@ -140,13 +146,16 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def check_parameters(**params: Any) -> None:
+def check_parameters(namespace: Mapping[str, Any] | None = None, /, **params: Any) -> None:
     """Raise ValueError listing every bad notebook parameter with its allowed values.
 
+    In a notebook, `check_parameters(globals())` checks every parameter the notebook defines.
     Besides each value on its own (`PARAMETER_RULES`) it checks that SOURCE_DIR is a folder,
     VAL_FRACTION + TEST_FRACTION leave room for training, DATA_DIR and WORK_DIR do not overlap,
     and WORK_DIR can be written to (it is created if missing).
     """
+    if namespace is not None:
+        params = {k: v for k, v in namespace.items() if k in PARAMETER_RULES} | params
     problems = []
     for name, value in params.items():
         if name not in PARAMETER_RULES:

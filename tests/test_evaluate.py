@@ -8,12 +8,14 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 
 from helpers.evaluate import (
+    choose_threshold,
     describe_uncertainty,
     evaluate_predictions,
     fast_f1,
     fast_roc_auc,
     most_confident_mistakes,
     save_metrics,
+    threshold_table,
     wilson_interval,
 )
 
@@ -41,6 +43,27 @@ def test_most_confident_mistakes_come_first():
     assert mistakes["confidence"].iloc[0] == pytest.approx(0.99)
 
 
+def test_mistakes_follow_the_threshold():
+    test = pd.DataFrame({"file": ["a", "b"], "class": ["happy", "sad"], "label": [0, 1]})
+    assert most_confident_mistakes(test, [0.35, 0.45], ["happy", "sad"]).empty is False
+    mistakes = most_confident_mistakes(test, [0.35, 0.45], ["happy", "sad"], threshold=0.3)
+    assert list(mistakes["file"]) == ["a"] and mistakes["confidence"].iloc[0] == 0.35
+
+
+def test_threshold_for_best_accuracy_or_for_a_recall_target():
+    labels = [0] * 6 + [1] * 4
+    probs = [0.1, 0.2, 0.3, 0.35, 0.5, 0.6, 0.4, 0.7, 0.8, 0.9]
+    table = threshold_table(labels, probs)
+    assert table.loc[0.5, "accuracy"] == pytest.approx(0.7)
+    assert (table.loc[0.5, "false_positives"], table.loc[0.5, "false_negatives"]) == (2, 1)
+    assert table.loc[0.65, "accuracy"] == pytest.approx(0.9)  # best: 0.65 and 0.7 tie
+    assert choose_threshold(labels, probs) == 0.65  # the tie goes to the one nearer 0.5
+    assert choose_threshold(labels, probs, min_recall=1.0) == 0.4  # catch every sad face
+    assert table.loc[0.4, "recall"] == 1.0 and table.loc[0.45, "recall"] == 0.75
+    with pytest.raises(ValueError, match="lower MIN_RECALL"):
+        choose_threshold([0, 1], [0.99, 0.01], min_recall=1.0)
+
+
 def test_intervals_and_baseline_come_with_the_metrics():
     labels = [0] * 60 + [1] * 40
     probs = [0.2] * 50 + [0.8] * 10 + [0.9] * 30 + [0.1] * 10  # 80 of 100 right
@@ -55,6 +78,16 @@ def test_intervals_and_baseline_come_with_the_metrics():
     assert (m["baseline_class"], m["baseline_accuracy"]) == ("happy", 0.6)
     assert "between 0.711 and 0.867" in describe_uncertainty(m)
     assert "rough" not in describe_uncertainty(m)
+
+
+def test_confusion_matrix_names_each_cell():
+    from helpers.plots import plot_confusion_matrix
+
+    ax = plot_confusion_matrix([0, 0, 1, 1, 1], [0, 1, 0, 1, 1], ["happy", "sad"]).axes[0]
+    texts = {t.get_text() for t in ax.texts}
+    assert texts == {"1\ntrue negative", "1\nfalse positive", "1\nfalse negative",
+                     "2\ntrue positive"}
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
 
 
 def test_a_small_test_split_is_called_rough():

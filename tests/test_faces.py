@@ -251,7 +251,7 @@ def test_cleaning_and_prediction_crop_a_photo_identically(photos, tmp_path):
     assert box == report.at["happy/portrait.jpg", "face_box"]
     [(_, seen)] = step.pictures(open_image(photos / "happy" / "portrait.jpg"))
     assert np.array_equal(to_array(seen, 48, 1), trained_on)
-    assert result["probability"] == pytest.approx(
+    assert result["confidence"] == pytest.approx(
         max(trained_on.mean(), 1 - trained_on.mean()), abs=1e-4)
 
 

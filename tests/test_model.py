@@ -31,6 +31,14 @@ def test_other_input_sizes_and_colour_build():
     assert smallest.output_shape == (None, 1)
 
 
+def test_the_unregularised_model_is_the_same_without_its_dropout_layer():
+    plain, regularised = recipe.build_model(dropout=0), recipe.build_model()
+    assert [type(layer) for layer in regularised.layers if type(layer) is not
+            keras.layers.Dropout] == [type(layer) for layer in plain.layers]
+    assert regularised.layers[-2].rate == 0.3
+    assert plain.count_params() == regularised.count_params()
+
+
 def test_flip_averaging_averages_the_image_and_its_mirror_and_survives_saving(tmp_path):
     keras.utils.set_random_seed(0)
     model = recipe.build_model()

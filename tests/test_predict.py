@@ -17,6 +17,7 @@ from helpers.predict import (
     load_classifier,
     main,
     save_preprocessing,
+    save_threshold,
 )
 
 PHOTOS = FaceStep("face_crops", FaceRules(margin=0.07))
@@ -40,8 +41,25 @@ def test_classify_uses_the_training_preprocessing(model_path, tmp_path, make_ima
     results = classify_images(classifier, [bright, dark])
     assert [r["label"] for r in results] == ["sad", "happy"]
     expected = float(load_image(bright, 16, 1).mean())
-    assert results[0]["probability"] == pytest.approx(expected, abs=1e-3)
+    assert results[0]["probabilities"]["sad"] == pytest.approx(expected, abs=1e-3)
+    assert results[0]["confidence"] == results[0]["probabilities"]["sad"]
     assert "faces" not in results[0]  # trained on whole pictures: no face step
+
+
+def test_the_threshold_saved_with_the_model_decides_the_label(model_path, tmp_path, make_image):
+    grey = make_image(tmp_path / "grey.png", colour=(100, 100, 100))
+    p_sad = float(load_image(grey, 16, 1).mean())  # the stand-in model's output
+    assert 0.3 < p_sad < 0.5
+    [before] = classify_images(load_classifier(model_path), [grey])
+    assert before["label"] == "happy" and before["confidence"] == pytest.approx(1 - p_sad, abs=1e-3)
+    save_threshold(model_path, 0.3)  # as notebook 06 does after choosing on validation
+    classifier = load_classifier(model_path)
+    assert classifier.threshold == 0.3 and classifier.face_step == FaceStep("none")
+    [after] = classify_images(classifier, [grey])
+    assert after["label"] == "sad" and after["confidence"] == pytest.approx(p_sad, abs=1e-3)
+    assert after["probabilities"] == before["probabilities"]
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        save_threshold(model_path, 1.5)
 
 
 def test_cli_prints_json_lines_and_error_lines(model_path, tmp_path, make_image, capsys):
@@ -51,7 +69,7 @@ def test_cli_prints_json_lines_and_error_lines(model_path, tmp_path, make_image,
     code = main([str(model_path), str(good), str(text), str(tmp_path), str(tmp_path / "nope.png")])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 1
-    assert lines[0]["label"] in ("happy", "sad") and 0.5 <= lines[0]["probability"] <= 1
+    assert lines[0]["label"] in ("happy", "sad") and 0.5 <= lines[0]["confidence"] <= 1
     assert "not an image" in lines[1]["error"]
     assert "folder" in lines[2]["error"]
     assert "not found" in lines[3]["error"]
@@ -73,14 +91,14 @@ def test_a_photo_is_classified_by_its_face_and_a_crop_whole(face_model, tmp_path
     [face] = by_face["faces"]
     x, y, w, h = face["box"]
     assert w == h and 0.3 * PHOTO.width < w < 0.6 * PHOTO.width  # the face, not the photo
-    assert (by_face["label"], by_face["probability"]) == (face["label"], face["probability"])
+    assert {k: by_face[k] for k in face if k != "box"} == {k: face[k] for k in face if k != "box"}
     seen = to_array(crop_face(open_image(photo), tuple(face["box"])), 48, 1).mean()
-    assert by_face["probability"] == pytest.approx(max(seen, 1 - seen), abs=1e-3)
+    assert by_face["confidence"] == pytest.approx(max(seen, 1 - seen), abs=1e-3)
     whole_photo = load_image(photo, 48, 1).mean()
     assert abs(seen - whole_photo) > 0.01  # the crop, not the whole photo, was judged
     assert whole["faces"][0]["box"] == [0, 0, 48, 48]  # already a face crop: used whole
     expected = float(load_image(crop, 48, 1).mean())
-    assert whole["probability"] == pytest.approx(max(expected, 1 - expected), abs=1e-3)
+    assert whole["confidence"] == pytest.approx(max(expected, 1 - expected), abs=1e-3)
 
 
 def test_a_group_photo_gets_one_answer_per_face_largest_first(face_model, tmp_path):
@@ -125,7 +143,7 @@ def test_tflite_model_goes_through_the_same_face_step(face_model, tmp_path):
     [from_keras] = classify_images(keras_classifier, [photo])
     [from_tflite] = classify_images(load_classifier(tflite_path), [photo])
     assert from_tflite["faces"][0]["box"] == from_keras["faces"][0]["box"]
-    assert from_tflite["probability"] == pytest.approx(from_keras["probability"], abs=1e-4)
+    assert from_tflite["confidence"] == pytest.approx(from_keras["confidence"], abs=1e-4)
 
 
 def test_module_runs_from_the_command_line(model_path, tmp_path, make_image):
@@ -134,5 +152,5 @@ def test_module_runs_from_the_command_line(model_path, tmp_path, make_image):
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(result) == {"path", "label", "probability"}
+    assert set(result) == {"path", "label", "confidence", "probabilities"}
 

@@ -195,7 +195,7 @@ def test_bad_input_ends_usable_or_set_aside_with_a_reason(case, classifier, tmp_
     [result] = classify_images(classifier, [bad])
     assert result["path"] == str(bad)
     if outcome in ("usable", "too_small"):
-        assert result["label"] in classifier.class_names and 0.5 <= result["probability"] <= 1
+        assert result["label"] in classifier.class_names and 0.5 <= result["confidence"] <= 1
     else:
         assert result["error"].startswith(f"{name}: ")
 
@@ -311,7 +311,7 @@ GOOD = {
     "DATA_DIR": "data", "SEED": 42, "QUICK": False, "SOURCE_DIR": None, "N_PER_CLASS": 1000,
     "MIN_SIZE": 32, "VAL_FRACTION": 0.15, "TEST_FRACTION": 0.15, "IMAGE_SIZE": 48,
     "CHANNELS": 1, "EPOCHS": 30, "BATCH_SIZE": 64, "LEARNING_RATE": 2e-3, "PATIENCE": 10,
-    "THRESHOLD": 0.5, "IMAGES": None,
+    "THRESHOLD": 0.5, "IMAGES": None, "DIAGNOSE_EPOCHS": 15, "MIRROR": None, "MIN_RECALL": None,
 }
 
 
@@ -332,7 +332,9 @@ def test_good_parameters_pass(tmp_path):
         ("VAL_FRACTION", 1.5, "VAL_FRACTION must be None (automatic) or a number between 0 and 1"),
         ("TEST_FRACTION", 0.9, "VAL_FRACTION + TEST_FRACTION must be below 1"),
         ("LEARNING_RATE", 0, "LEARNING_RATE must be a number in (0, 1]"),
-        ("THRESHOLD", 1.2, "THRESHOLD must be a number between 0 and 1"),
+        ("THRESHOLD", 1.2, "THRESHOLD must be None (choose on validation) or a number between 0"),
+        ("MIN_RECALL", 0, "MIN_RECALL must be None (best accuracy) or a number in (0, 1]"),
+        ("MIRROR", "yes", "MIRROR must be None (decide on validation), True or False"),
         ("QUICK", "yes", "QUICK must be True or False, got 'yes'"),
         ("IMAGES", "photo.jpg", "IMAGES must be None or a list of image file paths"),
         ("SOURCE_DIR", "/no/such/photos", "SOURCE_DIR /no/such/photos is not a folder"),
@@ -345,6 +347,14 @@ def test_bad_parameters_name_the_allowed_values(tmp_path, name, value, message):
     params = {**GOOD, "WORK_DIR": str(work), name: str(work) if value == "WORK" else value}
     with pytest.raises(ValueError, match=re.escape(message)):
         check_parameters(**params)
+
+
+def test_a_notebook_checks_the_parameters_it_defines(tmp_path):
+    namespace = {"EPOCHS": 0, "REPORT_NAME": "report.csv", "np": object(),
+                 "WORK_DIR": str(tmp_path / "work")}  # a notebook's globals()
+    with pytest.raises(ValueError, match="EPOCHS must be a whole number ≥ 1, got 0$"):
+        check_parameters(namespace)
+    check_parameters(namespace | {"EPOCHS": 3})
 
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.ENOSPC], ids=["no_permission", "disk_full"])
