@@ -32,7 +32,7 @@ PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR")
 
 
 def notebooks() -> list[Path]:
-    """The course notebooks in order (01_... to 07_...)."""
+    """The course notebooks in order (01_... to 08_...)."""
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -141,7 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     work_dir = Path(params["WORK_DIR"])
     out_dir = (args.out or work_dir / "executed").resolve()
-    print(f"Running {len(notebooks())} notebooks; executed copies go to {out_dir}")
+    chosen = [nb for nb in notebooks()
+              if not args.only or any(nb.stem.startswith(prefix) for prefix in args.only)]
+    print(f"Running {len(chosen)} notebooks; executed copies go to {out_dir}")
     print("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     try:
         timings = run_course(params, out_dir, args.only)

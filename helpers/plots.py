@@ -111,3 +111,28 @@ def show_faces(path: str | Path, result: dict, ax: plt.Axes | None = None) -> pl
     ax.set_title(Path(path).name + ("" if "faces" in result or "error" not in result
                                     else f": {result['error']}"), fontsize=10)
     return ax.figure
+
+
+def show_heatmaps(
+    images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], titles: Sequence[str] = (),
+    boxes: Sequence | None = None, ncols: int = 6,
+) -> plt.Figure:
+    """Each image in grey with its heatmap laid over it in colour (red: where the model
+    looked), and optionally a box (x0, y0, x1, y1) drawn on it."""
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k >= n:
+            continue
+        ax.imshow(np.asarray(images[k]).mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(heatmaps[k], cmap="jet", alpha=0.4, vmin=0, vmax=max(1e-9, heatmaps[k].max()))
+        if boxes is not None and boxes[k] is not None:
+            x0, y0, x1, y1 = boxes[k]
+            ax.add_patch(plt.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False,
+                                       edgecolor="white", linewidth=1.5))
+        if k < len(titles):
+            ax.set_title(titles[k], fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -238,8 +238,9 @@ class _Pen:
 
 
 def _draw_features(img: Image.Image, p: dict[str, Any], smile: float,
-                   cx: float, cy: float, fw: float, fh: float) -> None:
-    """Draw head, hair, eyes, eyebrows, nose, mouth and accessories onto `img`."""
+                   cx: float, cy: float, fw: float, fh: float) -> tuple[float, ...]:
+    """Draw head, hair, eyes, eyebrows, nose, mouth and accessories onto `img`; return the
+    mouth's box (x0, y0, x1, y1) in `img`'s pixels."""
     pen = _Pen(img, cx, cy, fw / 2, fh / 2, p["rotation"])
     skin = p["skin"]
     shade = tuple(int(c * 0.8) for c in skin)
@@ -332,10 +333,15 @@ def _draw_features(img: Image.Image, p: dict[str, Any], smile: float,
             upper, lower = flat, bent + gap
         else:  # the opening arches above a flatter lower lip
             upper, lower = bent - gap, flat
-        pen.shape(np.concatenate([xs, xs[::-1]]) * mw, my + np.concatenate([upper, lower[::-1]]),
-                  fill=(60, 15, 20), outline=lip, width=p["mouth_line"] * 0.5)
+        mouth_u = np.concatenate([xs, xs[::-1]]) * mw
+        mouth_v = my + np.concatenate([upper, lower[::-1]])
+        pen.shape(mouth_u, mouth_v, fill=(60, 15, 20), outline=lip, width=p["mouth_line"] * 0.5)
     else:
-        pen.line(xs * mw, my + _curve(xs, amount), fill=lip, width=p["mouth_line"], caps=True)
+        mouth_u, mouth_v = xs * mw, my + _curve(xs, amount)
+        pen.line(mouth_u, mouth_v, fill=lip, width=p["mouth_line"], caps=True)
+    edge = np.asarray(pen.pts(mouth_u, mouth_v))
+    half_line = pen.px(p["mouth_line"]) / 2
+    mouth_box = (*(edge.min(axis=0) - half_line), *(edge.max(axis=0) + half_line))
 
     # Glasses over the eyes.
     if p["glasses"]:
@@ -366,6 +372,7 @@ def _draw_features(img: Image.Image, p: dict[str, Any], smile: float,
         else:
             pen.shape(1.02 * np.cos(top_half), -0.75 + 0.45 * np.sin(top_half), fill=hcol)
             pen.rect(-1.02, -0.85, 1.02, -0.68, fill=tuple(int(c * 0.7) for c in hcol))
+    return mouth_box
 
 
 def draw_face(
@@ -375,6 +382,20 @@ def draw_face(
     **overrides: Any,
 ) -> Image.Image:
     """One RGB face; smile in [-1, 1] (+ happy, - sad). Useful for test fixtures too.
+
+    The face of `face_and_mouth`, without the mouth's box.
+    """
+    return face_and_mouth(rng, smile, size, **overrides)[0]
+
+
+def face_and_mouth(
+    rng: np.random.Generator,
+    smile: float,
+    size: tuple[int, int] = (96, 96),
+    **overrides: Any,
+) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """One RGB face (smile in [-1, 1]: + happy, - sad) and the box around its mouth, the only
+    part that carries the label: (x0, y0, x1, y1) in the picture's pixels.
 
     `size` is (width, height). Every other property is drawn from `rng`, always consuming it in
     the same way, so two calls on equal rng states differ only in what `smile` changes: the
@@ -406,7 +427,7 @@ def draw_face(
     cx = big_w / 2 + p["face_center"][0] * free_x
     cy = big_h / 2 + p["face_center"][1] * free_y
 
-    _draw_features(img, p, smile, cx, cy, fw, fh)
+    mouth_box = tuple(round(v / ss, 1) for v in _draw_features(img, p, smile, cx, cy, fw, fh))
     img = img.resize((width, height), Image.Resampling.BOX)  # average each ss x ss block
 
     if p["blur"] > 0:
@@ -423,7 +444,7 @@ def draw_face(
     arr = arr * light[..., None] * np.asarray(p["colour_cast"], dtype=np.float32)
     # Sensor noise: always drawn (so the rng advances the same way), scaled by `noise`.
     arr = arr + rng.standard_normal(arr.shape, dtype=np.float32) * np.float32(p["noise"])
-    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB")
+    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "RGB"), mouth_box
 
 
 def _smile_magnitude(rng: np.random.Generator) -> float:
@@ -449,8 +470,9 @@ def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def _make_image(seed: int, class_index: int, i: int) -> tuple[bytes, str]:
-    """The bytes and file extension of good image `i` of a class (independent of n_per_class)."""
+def _make_image(seed: int, class_index: int, i: int) -> tuple[bytes, str, tuple[float, ...]]:
+    """The bytes, file extension and mouth box of good image `i` of a class (independent of
+    n_per_class)."""
     rng = np.random.default_rng([seed, class_index, i])
     sign = 1.0 if CLASS_NAMES[class_index] == "happy" else -1.0
     smile = sign * _smile_magnitude(rng)
@@ -458,8 +480,8 @@ def _make_image(seed: int, class_index: int, i: int) -> tuple[bytes, str]:
     k = rng.choice(len(FORMATS), p=[f[2] for f in FORMATS])
     fmt, ext, _ = FORMATS[k]
     quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
-    img = draw_face(rng, smile, size)
-    return _encode(img, fmt, quality), ext
+    img, mouth_box = face_and_mouth(rng, smile, size)
+    return _encode(img, fmt, quality), ext, mouth_box
 
 
 _SVG = (
@@ -506,24 +528,27 @@ def generate_dataset(
     Good images are mostly JPEG, some PNG and BMP, 64-160 px on a side. With `dirty`, six
     known bad files are planted as well (see data/README.md). Re-running overwrites the same
     names; other files in the folder are left alone. Returns
-    `{"counts": {class: n_good_images_written}, "planted": [{"path", "reason"}, ...]}`
-    with posix paths relative to `out_dir`.
+    `{"counts": {class: n_good_images_written}, "planted": [{"path", "reason"}, ...],
+    "mouths": {path: [x0, y0, x1, y1]}}` with posix paths relative to `out_dir`; a mouth box
+    is in its picture's pixels (notebook 08 checks the model looks there).
     """
     if n_per_class < 0 or (dirty and n_per_class < 1):
         raise ValueError(f"n_per_class must be >= 1 (>= 0 without dirty), got {n_per_class}")
     out_dir = Path(out_dir)
     counts: dict[str, int] = {}
+    mouths: dict[str, list[float]] = {}
     written: list[Path] = []
     for class_index, name in enumerate(CLASS_NAMES):
         folder = out_dir / name
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
-            data, ext = _make_image(seed, class_index, i)
+            data, ext, mouth_box = _make_image(seed, class_index, i)
             path = folder / f"face_{i:05d}{ext}"
             path.write_bytes(data)
+            mouths[f"{name}/{path.name}"] = list(mouth_box)
             written.append(path)
         counts[name] = n_per_class
     planted: list[dict[str, str]] = []
     if dirty:
         planted = _plant_dirty(out_dir, seed, written[0])  # written[0]: happy/face_00000.*
-    return {"counts": counts, "planted": planted}
+    return {"counts": counts, "planted": planted, "mouths": mouths}

@@ -139,6 +139,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                   "None (choose on validation) or a number between 0 and 1, e.g. 0.5"),
     "MIN_RECALL": ((lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
                    "None (best accuracy) or a number in (0, 1], e.g. 0.9"),
+    "TRAIN_SEED_RECIPE": (lambda v: isinstance(v, bool), "True or False"),
     "IMAGES": (
         lambda v: v is None or (isinstance(v, (list, tuple)) and all(map(_is_path, v))),
         "None or a list of image file paths, e.g. ['photo1.jpg', 'photo2.png']",

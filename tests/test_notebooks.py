@@ -1,6 +1,6 @@
 """The whole course, executed headless in QUICK mode, checked through what the notebooks record.
 
-One papermill run of all seven notebooks (via `python -m helpers.course run --quick`) in a
+One papermill run of all eight notebooks (via `python -m helpers.course run --quick`) in a
 temporary WORK_DIR feeds every test here; then the committed notebooks run under nbval.
 """
 
@@ -12,6 +12,7 @@ import sys
 
 import keras
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -87,6 +88,51 @@ def test_exported_models_agree_with_keras(course):
     assert comparison.loc["tflite int8", "agreement_with_keras"] >= 0.9
     assert (comparison["p50_ms"] > 0).all()
     assert (course["work"] / "model_served.keras").is_file()
+
+
+def test_the_cnn_beats_handcrafted_features_on_the_same_test_split(course):
+    rows = {r["model"]: r for r in json.loads((course["work"] / "compare.json").read_text())}
+    cnn = next(r for name, r in rows.items() if name.startswith("CNN, served"))
+    hog = rows["HOG + logistic regression"]
+    metrics = json.loads((course["work"] / "metrics.json").read_text())
+    assert cnn["accuracy"] == metrics["accuracy"]  # notebook 06's test split, served model
+    assert 0.5 <= hog["accuracy"] < cnn["accuracy"] and hog["parameters"] == 901
+    assert (course["work"] / "figures" / "hog_pictures.png").is_file()
+
+
+def test_the_trained_model_looks_at_the_mouth(course):
+    """Where the generator drew the mouth (the only part that carries the label), Grad-CAM and
+    occlusion put clearly more than a uniform map would, for correctly classified test faces."""
+    from helpers.explain import (
+        box_area_share,
+        grad_cam,
+        mouth_boxes,
+        occlusion_map,
+        share_inside,
+    )
+    from helpers.images import load_image
+    from helpers.predict import load_classifier
+
+    work = course["work"]
+    model = keras.models.load_model(work / "model.keras")
+    threshold = load_classifier(work / "model_served.keras").threshold
+    test = pd.read_csv(work / "split.csv").query("split == 'test'")
+    images = np.stack([load_image(work / "clean" / f, 48, 1) for f in test["file"]])
+    right = (model.predict(images, verbose=0).ravel() >= threshold) == test["label"].to_numpy()
+    boxes = [b for b, ok in zip(mouth_boxes(work, list(test["file"]), 48), right) if ok]
+    assert len(boxes) > 60
+
+    def ratios(heatmaps):
+        return np.array([share_inside(h, b) / box_area_share(b, 48, 48)
+                         for h, b in zip(heatmaps, boxes)])
+
+    cams = ratios(grad_cam(model, images[right], threshold))
+    occlusions = ratios([occlusion_map(lambda x: model.predict(x, verbose=0).ravel(), image,
+                                       threshold=threshold) for image in images[right]])
+    assert np.median(cams) > 1.25 and np.mean(cams > 1) > 0.55
+    assert np.median(occlusions) > 2 and np.mean(occlusions > 1) > 0.75
+    explained = json.loads((work / "explain.json").read_text())  # what notebook 08 reports
+    assert explained["median_mouth_ratio"] == pytest.approx(np.median(cams), rel=1e-3)
 
 
 def test_cleaner_sets_aside_exactly_the_planted_files(course):

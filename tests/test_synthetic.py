@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from helpers.images import REASONS, ImageError, load_image, open_image
-from helpers.synthetic import CLASS_NAMES, draw_face, generate_dataset
+from helpers.synthetic import CLASS_NAMES, draw_face, face_and_mouth, generate_dataset
 
 N_PER_CLASS = 40
 GOOD_NAME = re.compile(r"face_\d{5}\.(jpg|png|bmp)")
@@ -73,6 +73,24 @@ def test_smile_changes_only_the_lower_face(seed):
     assert diff[48:].sum() / diff.sum() > 0.97
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_mouth_box_holds_what_the_smile_changes(seed):
+    """The generator knows where the label is: notebook 08 checks the model looks there."""
+    size = (120, 96) if seed % 2 else (96, 96)
+    happy, happy_box = face_and_mouth(np.random.default_rng(seed), 1.0, size)
+    sad, sad_box = face_and_mouth(np.random.default_rng(seed), -1.0, size)
+    assert np.array_equal(np.asarray(happy), np.asarray(draw_face(np.random.default_rng(seed),
+                                                                  1.0, size)))
+    diff = np.abs(_grey(happy) - _grey(sad))
+    ys, xs = np.nonzero(diff > 20)
+    x0 = min(happy_box[0], sad_box[0]) - 2
+    y0 = min(happy_box[1], sad_box[1]) - 2
+    x1, y1 = max(happy_box[2], sad_box[2]) + 2, max(happy_box[3], sad_box[3]) + 2
+    inside = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+    assert len(xs) > 20 and inside.mean() > 0.97
+    assert (x1 - x0) * (y1 - y0) < 0.25 * size[0] * size[1]  # a box, not the whole picture
+
+
 def test_smile_curves_up_and_frown_curves_down():
     clean = dict(CENTRED, open_mouth=False, beard=False, background="solid",
                  bg_colours=((255, 255, 255), (255, 255, 255)), skin=(230, 190, 160),
@@ -108,6 +126,9 @@ def test_face_on_a_big_canvas():
 def test_counts_layout_and_names(dataset):
     out, result = dataset
     assert result["counts"] == dict.fromkeys(CLASS_NAMES, N_PER_CLASS)
+    assert len(result["mouths"]) == N_PER_CLASS * len(CLASS_NAMES)
+    assert all((out / path).is_file() and box[0] < box[2] and box[1] < box[3]
+               for path, box in result["mouths"].items())
     assert sorted(p.name for p in out.iterdir()) == sorted(CLASS_NAMES)
     planted = {r["path"] for r in result["planted"]}
     for name in CLASS_NAMES:
