@@ -5,10 +5,12 @@
     python -m helpers.course run -p SOURCE_DIR ~/my_faces -p SEED 7 --out runs/seed7
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
-table shows how long each notebook took, followed by the final test metrics. If a notebook
-fails, the run stops, names the notebook and the cell, and exits with status 1. Parameters are
-checked before anything runs (`helpers.workspace.check_parameters`): a bad one exits with
-status 2.
+table shows how long each notebook took, followed by the final test metrics. The console shows
+only that and one line per notebook: what the kernels print on the side (TensorFlow's start-up
+lines, warnings) goes to `course.log` next to the executed copies (`--verbose` shows it live).
+If a notebook fails, the run stops, names the notebook, the cell and the error, and exits with
+status 1. Parameters are checked before anything runs (`helpers.workspace.check_parameters`): a
+bad one exits with status 2.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.evaluate import describe_uncertainty
@@ -71,17 +75,38 @@ class NotebookFailed(RuntimeError):
         )
 
 
-def run_course(params: dict, out_dir: Path, only: Sequence[str] = ()) -> list[tuple[str, float]]:
-    """Execute the notebooks in order; return (notebook, seconds) for each one run."""
+@contextmanager
+def stderr_to(log_path: Path | None) -> Iterator[None]:
+    """Send this process's standard error, and so its kernels' (they inherit it), to a fresh
+    `log_path`; with None, leave it on the console."""
+    if log_path is None:
+        yield
+        return
+    sys.stderr.flush()
+    console = os.dup(2)
+    with open(log_path, "wb") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(console, 2)
+            os.close(console)
+
+
+def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
+               verbose: bool = False) -> list[tuple[str, float]]:
+    """Execute the notebooks in order, one console line each; return (notebook, seconds) for
+    each one run."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    chosen = [nb for nb in notebooks()
+              if not only or any(nb.stem.startswith(prefix) for prefix in only)]
     timings = []
-    for nb in notebooks():
-        if only and not any(nb.stem.startswith(prefix) for prefix in only):
-            continue
-        print(f"\n=== {nb.name} ===", flush=True)
+    for k, nb in enumerate(chosen, 1):
+        print(f"[{k}/{len(chosen)}] {nb.stem:<27}", end="\n" if verbose else " ", flush=True)
         start = time.perf_counter()
         try:
             pm.execute_notebook(
@@ -90,11 +115,13 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = ()) -> list[tu
                 parameters=params,
                 cwd=str(NOTEBOOK_DIR),
                 kernel_name="python3",
-                progress_bar=True,
+                progress_bar=verbose,
             )
         except PapermillExecutionError as err:
+            print("failed", flush=True)
             raise NotebookFailed(nb.name, out_dir / nb.name, err) from err
         timings.append((nb.stem, time.perf_counter() - start))
+        print(f"done in {timings[-1][1]:.1f} s", flush=True)
     return timings
 
 
@@ -131,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                      "(default: WORK_DIR/executed)")
     run.add_argument("--only", nargs="*", default=[], metavar="NN",
                      help="run only notebooks whose name starts with these prefixes, e.g. 06 07")
+    run.add_argument("--verbose", action="store_true", help="show what the kernels print "
+                     "(TensorFlow's log lines, warnings) here instead of only in course.log")
     args = parser.parse_args(argv)
 
     params = resolve_parameters(args.parameter, args.quick)
@@ -141,14 +170,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     work_dir = Path(params["WORK_DIR"])
     out_dir = (args.out or work_dir / "executed").resolve()
-    chosen = [nb for nb in notebooks()
-              if not args.only or any(nb.stem.startswith(prefix) for prefix in args.only)]
-    print(f"Running {len(chosen)} notebooks; executed copies go to {out_dir}")
+    log_path = out_dir / "course.log"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Executed notebooks go to {out_dir}")
+    if args.verbose:
+        print("What the kernels print on the side is shown here (--verbose)")
+    else:
+        print(f"What the kernels print on the side goes to {log_path} (--verbose shows it here)")
     print("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     try:
-        timings = run_course(params, out_dir, args.only)
+        with stderr_to(None if args.verbose else log_path):
+            timings = run_course(params, out_dir, args.only, args.verbose)
     except NotebookFailed as err:
-        print(f"\nFAILED: {err}", file=sys.stderr)
+        log = "" if args.verbose else f"\nWhat the kernels printed: {log_path}"
+        print(f"\nFAILED: {err}{log}", file=sys.stderr)
         return 1
     print_summary(timings, work_dir)
     return 0

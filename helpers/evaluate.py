@@ -140,14 +140,18 @@ def choose_threshold(
     """The probability above which a picture is called the second class, chosen on *validation*
     predictions (never the test split's).
 
-    Without `min_recall`: the threshold among 0.05, 0.10, ..., 0.95 with the best accuracy (ties
-    go to the one nearest 0.5). With `min_recall` (e.g. 0.9): the highest threshold that still
-    finds that share of the second class, trading more false positives for fewer misses.
+    Without `min_recall`: among 0.05, 0.10, ..., 0.95, the threshold nearest 0.5 whose accuracy
+    is within one standard error of the best one's (a smaller gap is more than the validation
+    split can tell from luck, so 0.5 stays unless another threshold is clearly better). With
+    `min_recall` (e.g. 0.9): the highest threshold that still finds that share of the second
+    class, trading more false positives for fewer misses.
     """
     table = threshold_table(labels, probabilities)
     if min_recall is None:
-        best = table[table["accuracy"] == table["accuracy"].max()].index.to_numpy()
-        return float(best[np.argmin(np.abs(best - 0.5))])
+        best = table["accuracy"].max()
+        noise = np.sqrt(best * (1 - best) / len(np.asarray(labels)))  # one standard error
+        close = table.index[table["accuracy"] >= best - noise].to_numpy()
+        return float(close[np.argmin(np.abs(close - 0.5))])
     enough = table.index[table["recall"] >= min_recall]
     if len(enough) == 0:
         raise ValueError(f"No threshold finds {min_recall:.0%} of the second class on these "

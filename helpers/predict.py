@@ -186,7 +186,7 @@ def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list
     if arrays:
         p_second = classifier.predict(np.stack(arrays))
         first, second = classifier.class_names
-        for (i, box), p in zip(owners, p_second.astype(float)):
+        for (i, box), p in zip(owners, map(float, p_second)):
             label = int(p >= classifier.threshold)
             answer = {"label": classifier.class_names[label],
                       "confidence": round(p if label else 1 - p, 4),

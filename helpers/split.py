@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from helpers.images import class_folders, iter_files
+from helpers.images import class_folders, iter_files, sha256_of
 
 SPLITS = ("train", "val", "test")
 #: From this many images up, validation and test get 10% each instead of 15%: their estimates
@@ -35,8 +35,10 @@ def split_dataset(
     """Assign every image in `image_dir/<class>/` to train, val or test, stratified by class.
 
     A share left as None comes from `default_fractions` (15%, or 10% for a large folder).
-    Returns columns `file` (relative to `image_dir`), `class`, `label` (index in sorted
-    class names) and `split`, sorted by file so the manifest is byte-identical per seed.
+    Byte-identical files (a copy kept on review in notebook 02) always share a split, so no
+    picture is ever both trained on and tested on. Returns columns `file` (relative to
+    `image_dir`), `class`, `label` (index in sorted class names) and `split`, sorted by file so
+    the manifest is byte-identical per seed.
     """
     image_dir = Path(image_dir)
     classes = [folder.name for folder in class_folders(image_dir)]
@@ -68,8 +70,10 @@ def split_dataset(
             "(WORK_DIR/cleaning_report.csv says which files were set aside and why), then run "
             "notebook 02_clean_data again."
         )
+    files["sha256"] = [sha256_of(image_dir / f) for f in files["file"]]
+    pictures = files.drop_duplicates("sha256")  # one row per distinct picture
     rest, test = train_test_split(
-        files, test_size=test_fraction, stratify=files["label"], random_state=seed
+        pictures, test_size=test_fraction, stratify=pictures["label"], random_state=seed
     )
     train, val = train_test_split(
         rest,
@@ -77,8 +81,10 @@ def split_dataset(
         stratify=rest["label"],
         random_state=seed,
     )
-    parts = [part.assign(split=name) for name, part in zip(SPLITS, (train, val, test))]
-    return pd.concat(parts).sort_values("file").reset_index(drop=True)
+    split_of = {sha: name for name, part in zip(SPLITS, (train, val, test))
+                for sha in part["sha256"]}
+    files["split"] = files.pop("sha256").map(split_of)
+    return files.sort_values("file").reset_index(drop=True)
 
 
 def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:

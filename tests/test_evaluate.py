@@ -57,9 +57,15 @@ def test_threshold_for_best_accuracy_or_for_a_recall_target():
     assert table.loc[0.5, "accuracy"] == pytest.approx(0.7)
     assert (table.loc[0.5, "false_positives"], table.loc[0.5, "false_negatives"]) == (2, 1)
     assert table.loc[0.65, "accuracy"] == pytest.approx(0.9)  # best: 0.65 and 0.7 tie
-    assert choose_threshold(labels, probs) == 0.65  # the tie goes to the one nearer 0.5
+    assert choose_threshold(labels, probs) == 0.65  # 0.65 and 0.7 tie: the one nearer 0.5
     assert choose_threshold(labels, probs, min_recall=1.0) == 0.4  # catch every sad face
     assert table.loc[0.4, "recall"] == 1.0 and table.loc[0.45, "recall"] == 0.75
+    # One face more right at 0.55 than at 0.5, out of 200: noise, so 0.5 stays.
+    labels = [0] * 100 + [1] * 100
+    probs = [0.3] * 89 + [0.52] + [0.8] * 10 + [0.7] * 95 + [0.2] * 5
+    table = threshold_table(labels, probs)
+    assert (table.loc[0.5, "accuracy"], table.loc[0.55, "accuracy"]) == (0.92, 0.925)
+    assert table["accuracy"].max() == 0.925 and choose_threshold(labels, probs) == 0.5
     with pytest.raises(ValueError, match="lower MIN_RECALL"):
         choose_threshold([0, 1], [0.99, 0.01], min_recall=1.0)
 

@@ -31,7 +31,8 @@ def course(tmp_path_factory):
                "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data), "--out", str(root / "out")]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout}
+    return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout,
+            "stderr": done.stderr}
 
 
 def test_runner_prints_time_table_and_metrics(course):
@@ -41,6 +42,19 @@ def test_runner_prints_time_table_and_metrics(course):
     assert re.search(r"^  accuracy   0\.\d{3}  \(95% interval 0\.\d{3}[–-]0\.\d{3}\)$",
                      course["stdout"], re.MULTILINE)
     assert re.search(r"Always\s+answering", course["stdout"])
+
+
+def test_the_console_shows_progress_not_kernel_logs(course):
+    """One line per notebook, the table and the metrics; TensorFlow's C++ start-up lines,
+    papermill's warnings and the kernels' own messages go to course.log."""
+    console = course["stdout"] + course["stderr"]
+    for nb in NOTEBOOKS:
+        assert re.search(rf"^\[\d/\d\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
+    for noise in ("cuda", "I0000", "E0000", "oneDNN", "cpu_feature_guard", "IPKernelApp",
+                  "ERROR", "Traceback", "Passed unknown parameter", "Executing:"):
+        assert noise not in console, noise
+    log = (course["out"] / "course.log").read_text()
+    assert "course.log" in console and "cuda" in log.lower()
 
 
 def test_executed_notebooks_are_saved_without_errors(course):

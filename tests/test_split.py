@@ -7,9 +7,10 @@ from helpers.split import split_dataset, split_summary
 
 @pytest.fixture
 def folder(tmp_path, make_image):
-    for cls, n in (("happy", 60), ("sad", 40)):
+    for cls, n, green in (("happy", 60, 0), ("sad", 40, 100)):  # 100 distinct pictures
         for i in range(n):
-            make_image(tmp_path / "clean" / cls / f"{i:03d}.png", size=(8, 8), colour=(i, 0, 0))
+            make_image(tmp_path / "clean" / cls / f"{i:03d}.png", size=(8, 8),
+                       colour=(i, green, 0))
     return tmp_path / "clean"
 
 
@@ -49,3 +50,16 @@ def test_default_shares_are_15_percent_and_10_for_a_large_folder(folder, monkeyp
     assert large["test"] == 10 and abs(large["val"] - 10) <= 1 and large["train"] >= 79
     given = split_dataset(folder, val_fraction=0.2, seed=1)["split"].value_counts()
     assert given["test"] == 10 and abs(given["val"] - 20) <= 1  # a given share is kept
+
+
+def test_copies_of_one_picture_share_a_split(folder):
+    """A duplicate kept on review in notebook 02 cannot end up in training and in test."""
+    for i in range(0, 60, 3):
+        (folder / "happy" / f"{i:03d}_copy.png").write_bytes(
+            (folder / "happy" / f"{i:03d}.png").read_bytes())
+    for seed in range(5):
+        manifest = split_dataset(folder, seed=seed).set_index("file")
+        for i in range(0, 60, 3):
+            original, copy = f"happy/{i:03d}.png", f"happy/{i:03d}_copy.png"
+            assert manifest.loc[original, "split"] == manifest.loc[copy, "split"]
+        assert set(manifest["split"]) == {"train", "val", "test"} and len(manifest) == 120
