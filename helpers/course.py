@@ -3,6 +3,7 @@
     python -m helpers.course run            # the full course on the generated faces
     python -m helpers.course run --quick    # small data, few epochs (about 2 minutes)
     python -m helpers.course run -p SOURCE_DIR ~/my_faces -p SEED 7 --out runs/seed7
+    python -m helpers.course check          # pre-flight check before a workshop
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -160,7 +161,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="run only notebooks whose name starts with these prefixes, e.g. 06 07")
     run.add_argument("--verbose", action="store_true", help="show what the kernels print "
                      "(TensorFlow's log lines, warnings) here instead of only in course.log")
+    check = sub.add_parser("check", help="pre-flight check before a workshop: versions, "
+                           "kernel, disk, GPU, and how long the course will take here")
+    check.add_argument("--work-dir", type=Path, default=DEFAULT_PARAMETERS["WORK_DIR"],
+                       help="where the course will write (default: work/)")
+    check.add_argument("--no-probe", action="store_true", help="skip the 2-second CPU probe")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from helpers.preflight import report, run_checks
+
+        with stderr_to(Path(os.devnull)):  # TensorFlow's start-up lines are no news here
+            checks = run_checks(args.work_dir, probe=not args.no_probe)
+        print(report(checks))
+        return 0 if all(c.ok for c in checks) else 1
 
     params = resolve_parameters(args.parameter, args.quick)
     try:

@@ -1,0 +1,147 @@
+"""The pre-flight check a learner runs before a workshop: `python -m helpers.course check`.
+
+One screen, in the Carpentries style: Python and every package against `requirements.txt`, the
+`python3` Jupyter kernel resolving to this environment, write access and free disk where the
+course writes, whether TensorFlow sees a GPU, and a short CPU probe that estimates how long the
+course takes on this machine. Each line is OK or a problem with what to do; the exit status is
+1 if anything must be fixed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Free space the course needs in WORK_DIR (generated faces, clean copies, models, logs).
+MIN_FREE_GB = 2.0
+#: The probe's seconds and the default course's seconds on the machine the README's numbers
+#: come from (2 cores): the estimate scales the course by how long the probe takes here.
+REFERENCE_PROBE_S = 1.35  # measured: 1.33-1.37 s
+REFERENCE_COURSE_S = 104  # the README's default run: 1 min 44 s
+
+
+@dataclass
+class Check:
+    """One line of the report: what was checked, whether it is fine, and the detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = (3, 10) <= sys.version_info[:2] <= (3, 12)
+    return Check("Python", ok, version if ok else
+                 f"{version}: the kit needs Python 3.10-3.12 (TensorFlow's wheels)")
+
+
+def check_packages(requirements: Path = ROOT / "requirements.txt") -> list[Check]:
+    """Every package of `requirements` installed at a version its pin allows."""
+    checks = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        requirement = Requirement(line)
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            checks.append(Check(requirement.name, False,
+                                f"not installed: pip install -r {requirements.name}"))
+            continue
+        ok = requirement.specifier.contains(version, prereleases=True)
+        checks.append(Check(requirement.name, ok, version if ok else
+                            f"{version} installed, {requirement.specifier} wanted: "
+                            f"pip install -r {requirements.name}"))
+    return checks
+
+
+def check_kernel() -> Check:
+    """The `python3` kernel the notebooks ask for runs this environment's Python."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        return Check("Jupyter kernel", False, "no 'python3' kernel: pip install ipykernel")
+    program = spec.argv[0]
+    # jupyter_client starts a bare "python" with the Python it runs in
+    bare = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    runs = sys.executable if program in bare else program
+    ok = os.path.abspath(runs) == os.path.abspath(sys.executable)
+    return Check("Jupyter kernel", ok, f"python3 runs {program}" if ok else
+                 f"python3 runs {program}, not {sys.executable}: activate this environment "
+                 "and run: python -m ipykernel install --user --name python3")
+
+
+def check_work_dir(work_dir: Path) -> Check:
+    """WORK_DIR (or the nearest existing folder above it) is writable and has room."""
+    folder = Path(work_dir).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        return Check("Work folder", False, f"cannot write in {folder}: {err}")
+    free_gb = shutil.disk_usage(folder).free / 1e9
+    ok = free_gb >= MIN_FREE_GB
+    return Check("Work folder", ok, f"{folder}: {free_gb:.1f} GB free" + (
+        "" if ok else f", the course needs about {MIN_FREE_GB:.0f} GB: free some space"))
+
+
+def check_gpu() -> Check:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return Check("GPU", True, f"{len(gpus)} found (TensorFlow will use it)" if gpus
+                 else "none: the course is made for CPUs and does not need one")
+
+
+def cpu_probe(steps: int = 60) -> float:
+    """Seconds for `steps` training steps of the kit's model on random batches of 64 faces."""
+    import numpy as np
+
+    from helpers.model import build_model, compile_model
+
+    model = compile_model(build_model())
+    images = np.random.default_rng(0).random((64, 48, 48, 1), dtype=np.float32)
+    labels = (images.mean(axis=(1, 2, 3)) > 0.5).astype("float32")
+    model.train_on_batch(images, labels)  # builds the graph: not timed
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(images, labels)
+    return time.perf_counter() - start
+
+
+def check_speed(seconds: float | None = None) -> Check:
+    seconds = cpu_probe() if seconds is None else seconds
+    estimate = REFERENCE_COURSE_S * seconds / REFERENCE_PROBE_S
+    ok = estimate < 15 * 60
+    return Check("Speed", ok, f"probe {seconds:.1f} s: the default course should take about "
+                 f"{estimate / 60:.0f} min here" + ("" if ok else
+                 "; run it with --quick in class, or pre-run notebook 05"))
+
+
+def run_checks(work_dir: Path, probe: bool = True) -> list[Check]:
+    checks = [check_python(), *check_packages(), check_kernel(), check_work_dir(work_dir),
+              check_gpu()]
+    return checks + ([check_speed()] if probe else [])
+
+
+def report(checks: list[Check]) -> str:
+    lines = [f"  {'OK ' if c.ok else 'FIX'}  {c.name:<24} {c.detail}" for c in checks]
+    problems = sum(not c.ok for c in checks)
+    verdict = ("Ready for the course." if not problems else
+               f"{problems} thing(s) to fix before the course (marked FIX).")
+    return "\n".join(["Pre-flight check", *lines, verdict])

@@ -1,0 +1,36 @@
+"""The pre-flight check: every problem is a FIX line that says what to do; exit status 1."""
+
+import subprocess
+import sys
+
+from conftest import REPO
+from helpers.preflight import check_packages, check_speed, check_work_dir, report
+
+
+def test_missing_and_wrong_packages_say_what_to_do(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# a comment\nnumpy>=1.0  # fine\nnumpy<1.0\n"
+                            "no-such-package-xyz~=1.0\n")
+    fine, wrong, missing = check_packages(requirements)
+    assert fine.ok and not wrong.ok and not missing.ok
+    assert "installed, <1.0 wanted: pip install -r requirements.txt" in wrong.detail
+    assert missing.detail == "not installed: pip install -r requirements.txt"
+    text = report([fine, wrong, missing])
+    assert "FIX  no-such-package-xyz" in text and "2 thing(s) to fix" in text
+
+
+def test_work_folder_and_speed_estimate(tmp_path):
+    work = check_work_dir(tmp_path / "not" / "yet" / "work")  # created later by the course
+    assert work.ok and str(tmp_path) in work.detail and "GB free" in work.detail
+    assert check_speed(1.35).detail.endswith("about 2 min here") and check_speed(1.35).ok
+    slow = check_speed(13.5)  # ten times slower than the reference machine
+    assert not slow.ok and "--quick" in slow.detail
+
+
+def test_the_runner_checks_this_environment(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "helpers.course", "check", "--no-probe",
+                           "--work-dir", str(tmp_path)], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.startswith("Pre-flight check") and "Ready for the course." in done.stdout
+    assert "OK   tensorflow" in done.stdout and "OK   Jupyter kernel" in done.stdout
