@@ -4,6 +4,7 @@
     python -m helpers.course run --quick    # small data, few epochs (about 2 minutes)
     python -m helpers.course run -p SOURCE_DIR ~/my_faces -p SEED 7 --out runs/seed7
     python -m helpers.course check          # pre-flight check before a workshop
+    python -m helpers.course student --out student/   # exercise copies for learners
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -166,7 +167,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     check.add_argument("--work-dir", type=Path, default=DEFAULT_PARAMETERS["WORK_DIR"],
                        help="where the course will write (default: work/)")
     check.add_argument("--no-probe", action="store_true", help="skip the 2-second CPU probe")
+    student = sub.add_parser("student", help="write student copies of the notebooks: "
+                             "exercises blanked, outputs cleared")
+    student.add_argument("--out", type=Path, default=ROOT / "student",
+                         help="folder for the copies, next to helpers/ (default: student/)")
     args = parser.parse_args(argv)
+    if args.command == "student":
+        from helpers.student import make_student_copies
+
+        written = make_student_copies(notebooks(), args.out)
+        print(f"{len(written)} student notebooks in {args.out.resolve()}")
+        if not (args.out.resolve().parent / "helpers").is_dir():
+            print("Note: the notebooks look for helpers/, data/ and work/ one folder up; "
+                  "copy them next to helpers/ before opening them.")
+        return 0
     if args.command == "check":
         from helpers.preflight import report, run_checks
 

@@ -64,6 +64,39 @@ def test_executed_notebooks_are_saved_without_errors(course):
         assert outputs and not [o for o in outputs if o.output_type == "error"]
 
 
+def test_the_solutions_pass_every_exercise_check(course):
+    from helpers.checks import EXERCISES
+
+    text = "".join(o.get("text", "") for nb in NOTEBOOKS
+                   for c in nbformat.read(course["out"] / nb.name, as_version=4).cells
+                   if c.cell_type == "code" for o in c.outputs)
+    assert re.findall(r"^✓ Exercise (\d+) ", text, re.M) == [str(n) for n in EXERCISES]
+
+
+def test_a_student_copy_stops_at_its_first_exercise_with_the_checkers_message(course, tmp_path):
+    import shutil
+
+    import papermill as pm
+
+    from helpers.student import make_student_copies
+
+    work = shutil.copytree(course["work"], tmp_path / "work", ignore=shutil.ignore_patterns(
+        "executed", "*.keras", "*.tflite", "logs"))
+    [student] = make_student_copies([REPO / "notebooks" / "03_explore_and_split.ipynb"],
+                                    tmp_path / "student")
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(student, tmp_path / "executed.ipynb", cwd=REPO / "notebooks",
+                            parameters={"QUICK": True, "WORK_DIR": str(work),
+                                        "DATA_DIR": str(course["data"])},
+                            progress_bar=False, kernel_name="python3")
+    assert info.value.ename == "NotYet"
+    assert info.value.evalue.startswith("Exercise 1 (the score of always guessing): not done yet")
+    executed = nbformat.read(tmp_path / "executed.ipynb", as_version=4)
+    [error] = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+               if o.output_type == "error"]
+    assert error.traceback == [f"✗ {info.value.evalue}"]  # the message alone, no traceback
+
+
 def test_metrics_json_is_complete_and_above_chance(course):
     metrics = json.loads((course["work"] / "metrics.json").read_text())
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "n_test", "class_names"):

@@ -1,0 +1,104 @@
+"""Student copies generated from the solution notebooks: valid, answer-free, one check each.
+
+Running a student copy until it stops at its first exercise is in test_notebooks.py (it needs
+the executed course's work folder).
+"""
+
+import re
+
+import nbformat
+import pytest
+
+from conftest import REPO
+from helpers import checks
+from helpers.course import main, notebooks
+from helpers.student import has_solution, strip_solutions
+
+CHECK_CALL = re.compile(r"^(check_\w+)\(", re.M)
+
+
+def test_a_solution_line_keeps_its_name_and_loses_its_answer():
+    source = 'x = 1\nloss = "binary_crossentropy"  # SOLUTION\nprint(loss)'
+    assert strip_solutions(source) == "x = 1\nloss = ...  # YOUR CODE HERE\nprint(loss)"
+    assert strip_solutions("    a, b = 3, 4  # SOLUTION") == "    a = b = ...  # YOUR CODE HERE"
+    assert strip_solutions("model.fit(x)  # SOLUTION") == "...  # YOUR CODE HERE"
+
+
+def test_a_solution_block_becomes_a_prompt_with_its_hint_and_names():
+    source = ("before = 1\n# BEGIN SOLUTION hint: count them\nparts = [1, 2]\n"
+              "total = sum(parts)\n# END SOLUTION\nafter = 2")
+    assert strip_solutions(source) == ("before = 1\n# YOUR CODE HERE (hint: count them)\n"
+                                       "parts = ...\ntotal = ...\nafter = 2")
+    assert strip_solutions("# BEGIN SOLUTION\nfor i in []:\n    pass\n# END SOLUTION") == (
+        "# YOUR CODE HERE")
+
+
+@pytest.mark.parametrize("source", ["# BEGIN SOLUTION\nx = 1", "x = 1\n# END SOLUTION",
+                                    "# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION"])
+def test_unbalanced_markers_are_refused(source):
+    with pytest.raises(ValueError, match="SOLUTION"):
+        strip_solutions(source)
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kit") / "student"
+    assert main(["student", "--out", str(out)]) == 0
+    return {path.name: nbformat.read(path, as_version=4) for path in sorted(out.glob("*.ipynb"))}
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def test_every_notebook_gets_a_valid_copy_without_outputs(copies):
+    assert sorted(copies) == [path.name for path in notebooks()]
+    for nb in copies.values():
+        nbformat.validate(nb)
+        assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells(nb))
+        assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_copies_hold_no_solution_text_and_keep_everything_else(copies):
+    exercises = 0
+    for path in notebooks():
+        source = nbformat.read(path, as_version=4)
+        student = copies[path.name]
+        assert [c.cell_type for c in source.cells] == [c.cell_type for c in student.cells]
+        for original, copy in zip(source.cells, student.cells):
+            assert original.get("metadata", {}).get("tags") == copy.get("metadata", {}).get("tags")
+            if original.cell_type != "code" or not has_solution(original.source):
+                assert copy.source == original.source
+                continue
+            exercises += 1
+            assert "YOUR CODE HERE" in copy.source and not has_solution(copy.source)
+            answer_lines = [line.split("#")[0].strip() for line in original.source.splitlines()
+                            if line.strip() and line not in copy.source.splitlines()]
+            for line in filter(None, answer_lines):
+                assert line not in copy.source, f"{path.name}: answer left in {copy.source!r}"
+    assert exercises >= 8
+
+
+def test_each_exercise_is_followed_by_its_checker_in_course_order():
+    checked = []
+    for path in notebooks():
+        cells = code_cells(nbformat.read(path, as_version=4))
+        for i, cell in enumerate(cells):
+            if has_solution(cell.source):
+                calls = CHECK_CALL.findall(cells[i + 1].source)
+                assert len(calls) == 1, f"{path.name}: no check cell after {cell.source[:60]!r}"
+                checked.append(calls[0])
+    numbers = [int(re.search(r"Exercise (\d+)", getattr(checks, name).__doc__)[1])
+               for name in checked]
+    assert numbers == sorted(checks.EXERCISES) and 8 <= len(numbers) <= 12
+    headings = [int(n) for path in notebooks() for cell in nbformat.read(path, 4).cells
+                if cell.cell_type == "markdown"
+                for n in re.findall(r"^### Exercise (\d+) · ", cell.source, re.M)]
+    assert headings == numbers
+
+
+def test_student_copies_need_helpers_one_folder_up(tmp_path, capsys):
+    assert main(["student", "--out", str(tmp_path / "student")]) == 0
+    assert "copy them next to helpers/" in capsys.readouterr().out
+    assert main(["student", "--out", str(REPO / "student")]) == 0  # the default place
+    assert "copy them" not in capsys.readouterr().out
