@@ -5,6 +5,7 @@
     python -m helpers.course run -p SOURCE_DIR ~/my_faces -p SEED 7 --out runs/seed7
     python -m helpers.course check          # pre-flight check before a workshop
     python -m helpers.course student --out student/   # exercise copies for learners
+    python -m helpers.course classroom --out classroom/   # offline USB folder for a workshop
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -171,7 +172,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "exercises blanked, outputs cleared")
     student.add_argument("--out", type=Path, default=ROOT / "student",
                          help="folder for the copies, next to helpers/ (default: student/)")
+    classroom = sub.add_parser("classroom", help="build an offline folder for a workshop: "
+                               "wheelhouse, kit, student notebooks, install line")
+    classroom.add_argument("--out", type=Path, default=ROOT / "classroom",
+                           help="folder to create (default: classroom/)")
+    classroom.add_argument("--seed", type=int, default=42, help="the workshop's SEED")
+    classroom.add_argument("--pip-option", action="append", default=[], metavar="OPTION",
+                           help="passed to pip download, e.g. --pip-option=--platform=win_amd64")
     args = parser.parse_args(argv)
+    if args.command == "classroom":
+        from helpers.classroom import build_classroom
+
+        try:
+            out = build_classroom(args.out, seed=args.seed, pip_options=args.pip_option,
+                                  notebooks=notebooks())
+        except (FileExistsError, RuntimeError) as err:
+            print(err, file=sys.stderr)
+            return 1
+        wheels = len(list((out / "wheelhouse").glob("*")))
+        print(f"Classroom folder ready: {out.resolve()} ({wheels} packages in wheelhouse/)")
+        print(f"Learners follow {out.resolve() / 'INSTALL.txt'}")
+        return 0
     if args.command == "student":
         from helpers.student import make_student_copies
 
