@@ -95,12 +95,12 @@ def compile_model(
 ) -> keras.Model:
     """Adam + binary cross-entropy, tracking accuracy, precision, recall and ROC-AUC.
 
-    With `steps_per_epoch` (batches per epoch) the learning rate warms up over the first
-    epoch and then follows a cosine curve down to zero at the end of `epochs`: big steps
-    early, small careful steps at the end. Without it the learning rate stays constant.
+    With `steps_per_epoch` (batches per epoch) the learning rate warms up over the first fifth
+    of the epochs and then follows a cosine curve down to zero at the end of `epochs`: big
+    steps early, small careful steps at the end. Without it the learning rate stays constant.
     """
     if steps_per_epoch:
-        warmup = steps_per_epoch
+        warmup = steps_per_epoch * max(1, epochs // 5)
         learning_rate = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=learning_rate / 10,
             decay_steps=max(1, steps_per_epoch * epochs - warmup),

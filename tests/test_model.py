@@ -74,3 +74,13 @@ def test_compile_model_without_a_schedule_uses_a_constant_learning_rate():
     model = recipe.compile_model(recipe.build_model(), learning_rate=1e-3)
     assert np.isclose(float(model.optimizer.learning_rate), 1e-3)
     assert model.loss == "binary_crossentropy" or "binary" in str(model.loss).lower()
+
+
+def test_the_learning_rate_warms_up_over_the_first_fifth_then_decays_to_zero():
+    model = recipe.compile_model(recipe.build_model(), learning_rate=2e-3, steps_per_epoch=10,
+                                 epochs=25)
+    schedule = model.optimizer._learning_rate  # the schedule object behind the optimizer
+    rate = {step: float(schedule(step)) for step in (0, 25, 50, 150, 250)}
+    assert np.isclose(rate[0], 2e-4) and rate[0] < rate[25] < rate[50]
+    assert np.isclose(rate[50], 2e-3)  # 5 of 25 epochs of 10 steps: the peak
+    assert rate[50] > rate[150] > rate[250] and rate[250] < 1e-6
