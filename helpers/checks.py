@@ -102,7 +102,12 @@ def check_extra_augmentation(layer, images) -> None:
 def check_conv_block(block) -> None:
     """Exercise 3: Conv2D(32, 3x3, same padding, no bias) → BatchNorm(0.9) → ReLU → MaxPooling."""
     _require_answer(3, block=block)
-    layers = list(block.layers if isinstance(block, keras.Sequential) else block)
+    if isinstance(block, keras.Sequential):
+        layers = list(block.layers)
+    elif isinstance(block, keras.layers.Layer):
+        layers = [block]  # one layer where a list of four was asked for
+    else:
+        layers = list(block)
     kinds = [type(layer).__name__ for layer in layers]
     expected = ["Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D"]
     if kinds != expected:
@@ -148,6 +153,10 @@ def check_output_layer(layer) -> None:
 def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Model) -> None:
     """Exercise 5: weights of the first Conv2D and of the final Dense layer, counted by hand."""
     _require_answer(5, conv_weights=conv_weights, head_weights=head_weights)
+    for name, value in (("conv_weights", conv_weights), ("head_weights", head_weights)):
+        if not isinstance(value, (int, np.integer)):
+            raise NotYet(5, f"{name} should be a whole number (write the arithmetic, e.g. "
+                         f"3 * 3 * ...), got {value!r}.")
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
     right_conv, right_head = conv.count_params(), dense.count_params()

@@ -99,6 +99,7 @@ def test_conv_block(capsys):
     fails_with(checks.check_conv_block, block(momentum=0.99), words="momentum=0.9", exercise=3)
     fails_with(checks.check_conv_block, block()[:1] + block()[2:],
                words="Conv2D → BatchNormalization → ReLU → MaxPooling2D", exercise=3)
+    fails_with(checks.check_conv_block, block()[0], words="got Conv2D.", exercise=3)
 
 
 def test_output_layer(capsys):
@@ -119,6 +120,7 @@ def test_parameter_count(model, capsys):
     fails_with(checks.check_parameter_count, 144, 1152, model, words="Add the bias",
                exercise=5)
     fails_with(checks.check_parameter_count, 9, 1153, model, words="you counted 9", exercise=5)
+    fails_with(checks.check_parameter_count, 144, "1153", model, words="whole number", exercise=5)
 
 
 def test_loss(capsys):
