@@ -104,9 +104,15 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     chosen = [nb for nb in notebooks()
               if not only or any(nb.stem.startswith(prefix) for prefix in only)]
+    if not chosen:
+        which = f" starting with {' or '.join(only)}" if only else ""
+        raise FileNotFoundError(
+            f"No notebooks{which} in {NOTEBOOK_DIR}. The runner executes the solution notebooks "
+            "in notebooks/; a classroom kit holds only the student copies (student/): open "
+            "those in JupyterLab instead.")
+    out_dir.mkdir(parents=True, exist_ok=True)
     timings = []
     for k, nb in enumerate(chosen, 1):
         print(f"[{k}/{len(chosen)}] {nb.stem:<27}", end="\n" if verbose else " ", flush=True)
@@ -233,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log = "" if args.verbose else f"\nWhat the kernels printed: {log_path}"
         print(f"\nFAILED: {err}{log}", file=sys.stderr)
         return 1
+    except FileNotFoundError as err:
+        print(f"\nNothing was run: {err}", file=sys.stderr)
+        return 2
     print_summary(timings, work_dir)
     return 0
 

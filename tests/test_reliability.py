@@ -378,6 +378,16 @@ def test_runner_refuses_bad_parameters_before_running_anything(tmp_path, capsys)
     assert "EPOCHS must be a whole number ≥ 1, got -3" in err and "'SEEED'" in err
 
 
+def test_runner_says_when_there_is_no_notebook_to_run(tmp_path, monkeypatch, capsys):
+    import helpers.course
+
+    assert course_main(["run", "-p", "WORK_DIR", str(tmp_path / "a"), "--only", "99"]) == 2
+    assert "No notebooks starting with 99" in capsys.readouterr().err
+    monkeypatch.setattr(helpers.course, "NOTEBOOK_DIR", tmp_path / "kit" / "notebooks")
+    assert course_main(["run", "-p", "WORK_DIR", str(tmp_path / "b")]) == 2
+    assert "student copies (student/): open those in JupyterLab" in capsys.readouterr().err
+
+
 def test_predict_cli_explains_bad_models_and_inputs(tmp_path, classifier, capsys):
     fake = tmp_path / "model.keras"
     fake.write_text("not a model")
