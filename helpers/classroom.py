@@ -36,7 +36,7 @@ def download_wheels(requirements: Path, wheelhouse: Path, pip_options: Sequence[
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"pip download failed (exit {done.returncode}):\n{done.stderr[-2000:]}\n"
-                           "It needs the package index (internet) once; see INSTALL.txt.")
+                           "Building the folder needs the package index (internet) once.")
 
 
 def install_command(wheelhouse: str = "wheelhouse",
@@ -55,6 +55,7 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
     if kit.exists():
         raise FileExistsError(f"{kit} already exists: choose another --out folder, or remove "
                               "that one first (wheels in a kept wheelhouse/ are reused).")
+    download_wheels(Path(requirements), out / "wheelhouse", pip_options)  # first: it may fail
     shutil.copytree(ROOT / "helpers", kit / "helpers",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in KIT_FILES:
@@ -64,7 +65,6 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
     shutil.copy2(requirements, kit / "requirements.txt")
     make_student_copies(list(notebooks), kit / "student")
     generate_dataset(kit / "data" / "generated", n_per_class=n_per_class, seed=seed)
-    download_wheels(kit / "requirements.txt", out / "wheelhouse", pip_options)
     (out / "INSTALL.txt").write_text(f"""\
 Happy/sad CNN course: offline install (no internet needed)
 

@@ -60,3 +60,15 @@ def test_an_existing_kit_is_never_overwritten(classroom):
     with pytest.raises(FileExistsError, match="choose another --out"):
         build_classroom(classroom["out"], notebooks=notebooks())
     assert marker.read_text() == "an instructor's notes"
+
+
+def test_a_failed_download_says_why_and_leaves_no_half_kit(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("no-such-package-for-the-kit\n")
+    empty_index = tmp_path / "index"
+    empty_index.mkdir()
+    with pytest.raises(RuntimeError, match="pip download failed"):
+        build_classroom(tmp_path / "classroom", requirements=requirements,
+                        pip_options=["--no-index", "--find-links", str(empty_index)],
+                        notebooks=notebooks())
+    assert not (tmp_path / "classroom" / "kit").exists()
