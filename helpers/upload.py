@@ -46,17 +46,20 @@ class UploadWidget(widgets.VBox):
         self.folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for item in self.upload.value:
-            path = self.folder / Path(item["name"]).name
-            for n in range(1, 1000):
-                if not path.exists():
-                    break
-                path = self.folder / f"{Path(item['name']).stem}_{n}{Path(item['name']).suffix}"
+            name = Path(item["name"])
+            path, n = self.folder / name.name, 0
+            while path.exists():  # never overwrite an earlier upload
+                n += 1
+                path = self.folder / f"{name.stem}_{n}{name.suffix}"
             path.write_bytes(bytes(item["content"]))
             paths.append(path)
         return self.classify(paths)
 
     def classify_path(self, text: str) -> list[dict]:
         """Classify a file, or every file in a folder, typed into the path box."""
+        if not text.strip():
+            self.output.append_stdout("Type the path of a photo or of a folder of photos first.\n")
+            return []
         path = Path(text.strip()).expanduser()
         if path.is_dir():
             return self.classify(sorted(p for p in path.iterdir() if p.is_file()))

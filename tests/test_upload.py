@@ -39,3 +39,12 @@ def test_a_typed_folder_is_classified_file_by_file(tmp_path):
     widget.button.click()
     assert [r["path"] for r in widget.results] == [str(folder / "a.jpg"), str(folder / "b.png")]
     assert all("label" in r for r in widget.results)
+
+
+def test_an_empty_path_box_asks_for_a_path_instead_of_reading_the_working_folder(tmp_path):
+    widget = UploadWidget(load_classifier(save_brightness_model(tmp_path / "m" / "model.keras")),
+                          tmp_path / "uploads")
+    widget.path.value = "  "
+    widget.button.click()
+    assert widget.results == []
+    assert "Type the path" in widget.output.outputs[0]["text"]
