@@ -178,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "exercises blanked, outputs cleared")
     student.add_argument("--out", type=Path, default=ROOT / "student",
                          help="folder for the copies, next to helpers/ (default: student/)")
+    student.add_argument("--force", action="store_true",
+                         help="replace copies a learner has changed (their answers are lost)")
     classroom = sub.add_parser("classroom", help="build an offline folder for a workshop: "
                                "wheelhouse, kit, student notebooks, install line")
     classroom.add_argument("--out", type=Path, default=ROOT / "classroom",
@@ -202,7 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "student":
         from helpers.student import make_student_copies
 
-        written = make_student_copies(notebooks(), args.out)
+        try:
+            written = make_student_copies(notebooks(), args.out, force=args.force)
+        except FileExistsError as err:
+            print(err, file=sys.stderr)
+            return 1
         print(f"{len(written)} student notebooks in {args.out.resolve()}")
         if not (args.out.resolve().parent / "helpers").is_dir():
             print("Note: the notebooks look for helpers/, data/ and work/ one folder up; "

@@ -93,21 +93,31 @@ class ClearSolutionsPreprocessor(Preprocessor):
         return cell, resources
 
 
-def make_student_copies(notebooks: list[Path], out_dir: str | Path) -> list[Path]:
+def make_student_copies(notebooks: list[Path], out_dir: str | Path,
+                        force: bool = False) -> list[Path]:
     """Write a student copy of each notebook into `out_dir`; returns the new files' paths.
 
     `out_dir` should sit next to `helpers/` (like `notebooks/`), because the notebooks find
-    the kit's helpers, data and work folder one level up (`..`).
+    the kit's helpers, data and work folder one level up (`..`). A copy already there that
+    differs from a fresh one (a learner's answers, outputs) is never overwritten unless `force`:
+    FileExistsError names them, and nothing is written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    copies = {}
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
         for preprocessor in (ClearOutputPreprocessor(), ClearSolutionsPreprocessor()):
             nb, _ = preprocessor.preprocess(nb, {})
         nbformat.validate(nb)
-        target = out_dir / path.name
-        nbformat.write(nb, target)
-        written.append(target)
-    return written
+        copies[out_dir / path.name] = nbformat.writes(nb) + "\n"
+    changed = [target.name for target, text in copies.items()
+               if target.exists() and target.read_text(encoding="utf-8") != text]
+    if changed and not force:
+        raise FileExistsError(
+            f"{len(changed)} notebook(s) in {out_dir} were changed since they were written "
+            f"({', '.join(changed)}): a learner's work is not overwritten. Choose another "
+            "--out folder, move those files away, or pass --force to replace them.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for target, text in copies.items():
+        target.write_text(text, encoding="utf-8")
+    return list(copies)

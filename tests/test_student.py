@@ -9,10 +9,9 @@ import re
 import nbformat
 import pytest
 
-from conftest import REPO
 from helpers import checks
 from helpers.course import main, notebooks
-from helpers.student import has_solution, strip_solutions
+from helpers.student import has_solution, make_student_copies, strip_solutions
 
 CHECK_CALL = re.compile(r"^(check_\w+)\(", re.M)
 
@@ -100,5 +99,23 @@ def test_each_exercise_is_followed_by_its_checker_in_course_order():
 def test_student_copies_need_helpers_one_folder_up(tmp_path, capsys):
     assert main(["student", "--out", str(tmp_path / "student")]) == 0
     assert "copy them next to helpers/" in capsys.readouterr().out
-    assert main(["student", "--out", str(REPO / "student")]) == 0  # the default place
+    (tmp_path / "kit" / "helpers").mkdir(parents=True)  # the layout of a clone
+    assert main(["student", "--out", str(tmp_path / "kit" / "student")]) == 0
     assert "copy them" not in capsys.readouterr().out
+
+
+def test_a_learners_changed_copy_is_never_overwritten_without_force(tmp_path, capsys):
+    out = tmp_path / "student"
+    assert main(["student", "--out", str(out)]) == 0
+    assert main(["student", "--out", str(out)]) == 0  # unchanged copies: written again
+    answered = out / "04_build_model.ipynb"
+    answered.write_text(answered.read_text().replace("output_layer = ...",
+                                                     "output_layer = my_answer"))
+    mine = answered.read_text()
+    capsys.readouterr()
+    assert main(["student", "--out", str(out)]) == 1
+    assert "04_build_model.ipynb" in capsys.readouterr().err and answered.read_text() == mine
+    with pytest.raises(FileExistsError, match="--force"):
+        make_student_copies(notebooks(), out)
+    make_student_copies(notebooks(), out, force=True)
+    assert "my_answer" not in answered.read_text()
