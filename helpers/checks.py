@@ -2,7 +2,7 @@
 
 Every exercise in the notebooks is followed by one call to a checker here. A checker prints
 "✓ ..." when the answer is right. When it is not done yet (still `...`) or wrong, it raises
-`NotYet` with a message in the learner's words ("expected 32 filters, got 16"), which Jupyter
+`NotYet` with a message in the learner's words ("expected 16 filters, got 32"), which Jupyter
 shows as that message alone, without a traceback, and which stops "Run All" right there.
 """
 
@@ -100,7 +100,7 @@ def check_extra_augmentation(layer, images) -> None:
 
 
 def check_conv_block(block) -> None:
-    """Exercise 3: Conv2D(32, 3x3, same padding, no bias) → BatchNorm(0.9) → ReLU → MaxPooling."""
+    """Exercise 3: Conv2D(16, 3x3, same padding, no bias) → BatchNorm(0.9) → ReLU → MaxPooling."""
     _require_answer(3, block=block)
     if isinstance(block, keras.Sequential):
         layers = list(block.layers)
@@ -115,8 +115,8 @@ def check_conv_block(block) -> None:
                      f"{' → '.join(kinds) or 'no layers'}.")
     conv, norm = layers[0], layers[1]
     problems = []
-    if conv.filters != 32:
-        problems.append(f"expected 32 filters, got {conv.filters}")
+    if conv.filters != 16:
+        problems.append(f"expected 16 filters, got {conv.filters}")
     if tuple(conv.kernel_size) != (3, 3):
         problems.append(f"expected a 3x3 window, got {conv.kernel_size}")
     if conv.padding != "same":
@@ -127,8 +127,8 @@ def check_conv_block(block) -> None:
         problems.append(f"BatchNormalization(momentum=0.9), got momentum {norm.momentum}")
     if problems:
         raise NotYet(3, "; ".join(problems) + ".")
-    out = keras.Sequential([keras.Input((24, 24, 16)), *layers]).output_shape
-    _done(3, f"a 24x24x16 input comes out as {out[1]}x{out[2]}x{out[3]}.")
+    out = keras.Sequential([keras.Input((48, 48, 1)), *layers]).output_shape
+    _done(3, f"a 48x48 grey image comes out as {out[1]}x{out[2]}x{out[3]}.")
 
 
 def check_output_layer(layer) -> None:

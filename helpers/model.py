@@ -6,46 +6,64 @@ scripts and benchmarks (a test checks the two stay identical).
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
 #: Training defaults of the recipe (the notebooks' parameters use the same values).
 IMAGE_SIZE = 48  # FER-style faces are 48x48: the native size, no detail lost or invented
 CHANNELS = 1  # grey: the FER faces are grey, and colour says little about expression
-BATCH_SIZE = 64
+BATCH_SIZE = 32
 EPOCHS = 25
 LEARNING_RATE = 2e-3  # peak of the warmup + cosine schedule in `compile_model`
+MIN_STEPS = 1200  # fewest weight updates in a training run: small folders get more epochs
+
+
+def training_epochs(
+    n_images: int, batch_size: int = BATCH_SIZE, epochs: int = EPOCHS, min_steps: int = MIN_STEPS
+) -> int:
+    """`epochs`, or more if `epochs` passes over `n_images` make fewer than `min_steps` updates.
+
+    An epoch is one weight update per batch: 700 images in batches of 32 are 22 updates, so 25
+    epochs stop after 550, often before the model has found the mouth. Notebook 05 applies the
+    same rule (`benchmarks/EXPERIMENTS.md`, fifth round).
+    """
+    return max(epochs, math.ceil(min_steps / math.ceil(n_images / batch_size)))
 
 
 def build_model(
     image_size: int = IMAGE_SIZE, channels: int = CHANNELS, dropout: float = 0.3
 ) -> keras.Sequential:
-    """The kit's default recipe: four Conv-BatchNorm-ReLU blocks, a small flattened head, sigmoid.
+    """The kit's default recipe: four convolution blocks, a small flattened head, sigmoid.
 
-    Widths double (16, 32, 64, 128) as max-pooling halves the image (48, 24, 12, 6), so each
-    block costs about the same. A last pooling leaves a 3x3 grid of 128 features, which
-    Flatten keeps in place (the mouth is at the bottom): 1,153 weights in the head instead of
-    the seed tutorial's 3.7 million. About 99k parameters in all, 37x fewer. `dropout=0` leaves
-    the Dropout layer out (notebook 05's deliberately unregularised model).
+    Each convolution is Conv2D-BatchNorm-ReLU; block 1 has one (16 filters), blocks 2-4 two
+    (32, 64, 128), and max-pooling ends every block (48, 24, 12, 6, 3). A 3x3 grid of 128
+    features is left, which Flatten keeps in place (the mouth is at the bottom): 1,153 weights
+    in the head instead of the seed tutorial's 3.7 million. About 293k parameters in all, 12.6x
+    fewer. `dropout=0` leaves the Dropout layer out (notebook 05's unregularised model).
     """
+
+    def convolution(filters: int) -> list[keras.layers.Layer]:
+        return [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(momentum=0.9),
+            layers.ReLU(),
+        ]
+
     return keras.Sequential(
         [
             keras.Input(shape=(image_size, image_size, channels)),
-            layers.Conv2D(16, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
+            *convolution(16),
             layers.MaxPooling2D(),
-            layers.Conv2D(32, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
+            *convolution(32),
+            *convolution(32),
             layers.MaxPooling2D(),
-            layers.Conv2D(64, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
+            *convolution(64),
+            *convolution(64),
             layers.MaxPooling2D(),
-            layers.Conv2D(128, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(momentum=0.9),
-            layers.ReLU(),
+            *convolution(128),
+            *convolution(128),
             layers.MaxPooling2D(),
             layers.Flatten(),
             *([layers.Dropout(dropout)] if dropout else []),

@@ -130,6 +130,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "CHANNELS": ((lambda v: _is_whole(v) and v in (1, 3)), "1 (greyscale) or 3 (colour)"),
     "EPOCHS": _whole(1),
     "BATCH_SIZE": _whole(1),
+    "MIN_STEPS": _whole(0),
     "LEARNING_RATE": ((lambda v: _is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
     "PATIENCE": _whole(0),
     "DIAGNOSE_EPOCHS": _whole(0),

@@ -84,14 +84,14 @@ def test_extra_augmentation(capsys):
 
 
 def test_conv_block(capsys):
-    def block(filters=32, padding="same", use_bias=False, momentum=0.9):
+    def block(filters=16, padding="same", use_bias=False, momentum=0.9):
         return [layers.Conv2D(filters, 3, padding=padding, use_bias=use_bias),
                 layers.BatchNormalization(momentum=momentum), layers.ReLU(),
                 layers.MaxPooling2D()]
 
     out = passes(checks.check_conv_block, block(), capsys=capsys, exercise=3)
-    assert "12x12x32" in out
-    fails_with(checks.check_conv_block, block(16), words="expected 32 filters, got 16",
+    assert "24x24x16" in out
+    fails_with(checks.check_conv_block, block(32), words="expected 16 filters, got 32",
                exercise=3)
     fails_with(checks.check_conv_block, block(padding="valid"), words='padding="same"',
                exercise=3)

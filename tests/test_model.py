@@ -24,6 +24,15 @@ def test_default_model_is_at_least_ten_times_smaller_than_the_seed_model():
     assert recipe.build_model().count_params() <= SEED_PARAMS / 10
 
 
+def test_small_folders_train_for_more_epochs_to_make_at_least_min_steps_updates():
+    assert (recipe.BATCH_SIZE, recipe.MIN_STEPS) == (32, 1200)
+    assert recipe.training_epochs(8_000) == recipe.EPOCHS  # 250 updates an epoch: 6,250
+    assert recipe.training_epochs(700) == 55  # 22 updates an epoch: 25 epochs would be 550
+    assert recipe.training_epochs(700, epochs=80) == 80  # never fewer than asked for
+    assert recipe.training_epochs(700, min_steps=0) == recipe.EPOCHS
+    assert recipe.training_epochs(10, batch_size=64) == 1200  # one update an epoch
+
+
 def test_other_input_sizes_and_colour_build():
     model = recipe.build_model(image_size=64, channels=3)
     assert model.input_shape == (None, 64, 64, 3) and model.output_shape == (None, 1)

@@ -310,7 +310,8 @@ def test_pipeline_names_missing_files_instead_of_failing_inside_tensorflow(tmp_p
 GOOD = {
     "DATA_DIR": "data", "SEED": 42, "QUICK": False, "SOURCE_DIR": None, "N_PER_CLASS": 1000,
     "MIN_SIZE": 32, "VAL_FRACTION": 0.15, "TEST_FRACTION": 0.15, "IMAGE_SIZE": 48,
-    "CHANNELS": 1, "EPOCHS": 30, "BATCH_SIZE": 64, "LEARNING_RATE": 2e-3, "PATIENCE": 10,
+    "CHANNELS": 1, "EPOCHS": 30, "MIN_STEPS": 1200, "BATCH_SIZE": 32, "LEARNING_RATE": 2e-3,
+    "PATIENCE": 10,
     "THRESHOLD": 0.5, "IMAGES": None, "DIAGNOSE_EPOCHS": 15, "MIRROR": None, "MIN_RECALL": None,
 }
 
@@ -521,7 +522,7 @@ def test_training_killed_mid_run_resumes_from_the_last_epoch(prepared):
     root, epochs = prepared["root"], 4
     work = root / "work"
     command = [sys.executable, "-m", "helpers.course", "run", "--only", "05", "--out",
-               str(root / "killed"), "-p", "EPOCHS", str(epochs),
+               str(root / "killed"), "-p", "EPOCHS", str(epochs), "-p", "MIN_STEPS", "0",
                *(x for k, v in prepared["params"].items() for x in ("-p", k, str(v)))]
     run = subprocess.Popen(command, cwd=REPO, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
