@@ -99,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip training the default recipe on all images")
     p.add_argument("--course", action="store_true",
                    help="also train through the course (notebooks 01-07, default parameters)")
+    p.add_argument("--course-parameter", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"),
+                   help="with --course: set a notebook parameter instead of its default")
     p.add_argument("--learning-curve", default="", help="training sizes, e.g. 500,1000,2000")
     p.add_argument("--out", type=Path, help="also write the results to a .json or .md file")
     return p.parse_args(argv)
@@ -322,7 +325,8 @@ def run_course_path(args, paths, labels, train, test, classes, workdir: Path) ->
     work = workdir / "course_work"
     command = [sys.executable, "-m", "helpers.course", "run", "-p", "SOURCE_DIR", str(source),
                "-p", "DATA_DIR", str(workdir / "course_data"), "-p", "WORK_DIR", str(work),
-               "-p", "SEED", str(args.seed), "--out", str(workdir / "course_executed")]
+               "-p", "SEED", str(args.seed), "--out", str(workdir / "course_executed"),
+               *(x for name, value in args.course_parameter for x in ("-p", name, value))]
     print("Running the course:", " ".join(command[2:]), flush=True)
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:

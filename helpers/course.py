@@ -160,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute every notebook in order")
-    run.add_argument("--quick", action="store_true", help="small data and few epochs (CI mode)")
+    run.add_argument("--quick", action="store_true",
+                     help="half the drawn faces, a short diagnosis run (CI mode)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable)")
     run.add_argument("--out", type=Path, help="folder for executed notebooks "

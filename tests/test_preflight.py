@@ -4,7 +4,13 @@ import subprocess
 import sys
 
 from conftest import REPO
-from helpers.preflight import check_packages, check_speed, check_work_dir, report
+from helpers.preflight import (
+    REFERENCE_PROBE_S,
+    check_packages,
+    check_speed,
+    check_work_dir,
+    report,
+)
 
 
 def test_missing_and_wrong_packages_say_what_to_do(tmp_path):
@@ -22,9 +28,10 @@ def test_missing_and_wrong_packages_say_what_to_do(tmp_path):
 def test_work_folder_and_speed_estimate(tmp_path):
     work = check_work_dir(tmp_path / "not" / "yet" / "work")  # created later by the course
     assert work.ok and str(tmp_path) in work.detail and "GB free" in work.detail
-    assert check_speed(1.35).detail.endswith("about 2 min here") and check_speed(1.35).ok
-    slow = check_speed(13.5)  # ten times slower than the reference machine
-    assert not slow.ok and "--quick" in slow.detail
+    reference = check_speed(REFERENCE_PROBE_S)  # as fast as the reference machine
+    assert reference.detail.endswith("about 2 min here") and reference.ok
+    slow = check_speed(10 * REFERENCE_PROBE_S)  # ten times slower
+    assert not slow.ok and "DIAGNOSE_EPOCHS = 0" in slow.detail
 
 
 def test_the_runner_checks_this_environment(tmp_path):
