@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers.split import split_dataset, split_summary
+from helpers.split import default_fractions, split_dataset, split_summary
 
 
 @pytest.fixture
@@ -42,10 +42,18 @@ def test_bad_fractions_and_too_few_images_are_explained(folder, tmp_path, make_i
         split_dataset(tmp_path / "few")
 
 
-def test_default_shares_are_15_percent_and_10_for_a_large_folder(folder, monkeypatch):
+def test_default_shares_are_15_percent_or_500_images_once_that_is_less():
+    assert default_fractions(2_000) == (0.15, 0.15)  # 300 each
+    assert default_fractions(5_000) == (0.10, 0.10)  # 500 each
+    assert default_fractions(9_850) == pytest.approx((500 / 9_850,) * 2)
+    assert default_fractions(12_000) == default_fractions(100_000) == (0.05, 0.05)  # 5% floor
+    assert default_fractions(40) == (0.15, 0.15)  # a small folder: 6 each
+
+
+def test_default_shares_in_a_split(folder, monkeypatch):
     small = split_dataset(folder, seed=1)["split"].value_counts()
     assert small["test"] == 15 and abs(small["val"] - 15) <= 1  # scikit-learn rounds up
-    monkeypatch.setattr("helpers.split.LARGE_FOLDER", 100)  # as if 100 images were many
+    monkeypatch.setattr("helpers.split.HELD_OUT_IMAGES", 10)  # as if 100 images were many
     large = split_dataset(folder, seed=1)["split"].value_counts()
     assert large["test"] == 10 and abs(large["val"] - 10) <= 1 and large["train"] >= 79
     given = split_dataset(folder, val_fraction=0.2, seed=1)["split"].value_counts()
