@@ -2,29 +2,45 @@
 
 Every exercise in the notebooks is followed by one call to a checker here. A checker prints
 "✓ ..." when the answer is right. When it is not done yet (still `...`) or wrong, it raises
-`NotYet` with a message in the learner's words ("expected 16 filters, got 32"), which Jupyter
-shows as that message alone, without a traceback, and which stops "Run All" right there.
+`NotYet` with a message in the learner's words ("your layer gives numbers from -1.3 to 2.1"),
+which Jupyter shows as that message alone, without a traceback, and which stops "Run All"
+right there. A first wrong try says what is wrong, not what is right; the answer comes with
+the second wrong try of the same exercise, or at once with `hint(N)`.
+
+Predictions ("predict first, then run") are written down, not judged: `check_prediction`
+records one in `WORK_DIR/predictions.json` with the settings it was made under, and
+`compare_predictions` sets each beside what the validation split said.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
 import keras
 import numpy as np
+import pandas as pd
 
 #: What the exercises are about, by number (the notebooks' "Exercise N" headings use these).
 EXERCISES = {
     1: "the score of always guessing",
     2: "one more augmentation",
-    3: "one convolution block",
+    3: "a convolution block",
     4: "the output layer",
     5: "parameters by hand",
     6: "the loss",
-    7: "early stopping",
-    8: "a threshold for high recall",
-    9: "precision and recall from the confusion matrix",
-    10: "one prediction by hand",
-    11: "which layer Grad-CAM explains",
+    7: "what early stopping watches",
+    8: "change one thing and predict",
+    9: "a threshold for high recall",
+    10: "precision and recall from the confusion matrix",
+    11: "one prediction by hand",
+    12: "which layer Grad-CAM explains",
 }
+
+_wrong_tries: dict[int, int] = {}  # wrong tries per exercise in this kernel
+_answers: dict[int, str] = {}  # the answer of each exercise checked so far, for hint()
 
 
 class NotYet(Exception):
@@ -36,6 +52,24 @@ class NotYet(Exception):
 
     def _render_traceback_(self) -> list[str]:  # IPython's hook: show the message, no traceback
         return [f"✗ {self}"]
+
+
+def hint(exercise: int) -> None:
+    """Print the answer to exercise `exercise` (run its check cell once first)."""
+    if exercise not in EXERCISES:
+        raise ValueError(f"the exercises are numbered {min(EXERCISES)} to {max(EXERCISES)}")
+    answer = _answers.get(exercise)
+    print(f"Exercise {exercise} ({EXERCISES[exercise]}): " + (
+        answer or "run its check cell once first, then ask again."))
+
+
+def _wrong(exercise: int, message: str, answer: str) -> NotYet:
+    """What is wrong; from the second wrong try of this exercise, the answer too."""
+    _answers[exercise] = answer
+    _wrong_tries[exercise] = tries = _wrong_tries.get(exercise, 0) + 1
+    more = (f" The answer: {answer}" if tries >= 2 else
+            f" Try again; a second wrong try, or hint({exercise}), shows the answer.")
+    return NotYet(exercise, message + more)
 
 
 def _done(exercise: int, message: str) -> None:
@@ -54,31 +88,90 @@ def _close(a: float, b: float, tolerance: float = 1e-6) -> bool:
     return abs(float(a) - float(b)) <= tolerance
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _read_records(path: Path) -> list[dict]:
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _write_records(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, default=str) + "\n" for r in records),
+                    encoding="utf-8")
+
+
+def _record(path: str | Path, exercise: int, prediction, settings: Mapping | None) -> None:
+    path = Path(path)
+    _write_records(path, [*_read_records(path), {"exercise": exercise, "prediction": prediction,
+                                                 "settings": dict(settings or {})}])
+
+
+def check_prediction(exercise: int, prediction, path: str | Path,
+                     settings: Mapping | None = None) -> None:
+    """Record a prediction (a share between 0 and 1) made before a run, with the settings it
+    was made under, in `path` (JSON lines). A prediction is never wrong; a missing one is."""
+    _answers[exercise] = "any share between 0 and 1 that you believe: this one is yours."
+    _require_answer(exercise, my_prediction=prediction)
+    if not _is_number(prediction) or not 0 <= prediction <= 1:
+        raise NotYet(exercise, f"write your prediction as a share between 0 and 1 (0.9 for "
+                     f"90%), got {prediction!r}.")
+    _record(path, exercise, float(prediction), settings)
+    _done(exercise, f"your prediction ({prediction:.3f}) is written down in "
+          f"{Path(path).name}; the run will tell.")
+
+
+def compare_predictions(path: str | Path, exercise: int, outcome: float,
+                        measure: str) -> pd.DataFrame:
+    """Give the latest prediction recorded for `exercise` its `outcome` (what validation said)
+    and return every prediction for it, oldest first: settings, prediction and result."""
+    path = Path(path)
+    records = _read_records(path)
+    mine = [r for r in records if r.get("exercise") == exercise]
+    if not mine:
+        print(f"No prediction recorded for exercise {exercise} in {path}.")
+        return pd.DataFrame()
+    mine[-1][measure] = float(outcome)
+    _write_records(path, records)
+    print(f"You predicted {mine[-1]['prediction']:.3f}; {measure} is {outcome:.3f}.")
+    return pd.DataFrame([{**r["settings"], "predicted": r["prediction"],
+                          measure: r.get(measure)} for r in mine])
+
+
 def check_baseline(baseline: float, manifest) -> None:
     """Exercise 1: the accuracy of always answering the larger class, on the test split."""
-    _require_answer(1, baseline=baseline)
     test_counts = manifest.loc[manifest["split"] == "test", "class"].value_counts()
     right = test_counts.max() / test_counts.sum()
-    if not isinstance(baseline, (int, float, np.number)):
+    answer = (f"{right:.3f}: the test images of the larger class "
+              f"({test_counts.idxmax()}, {test_counts.max()}) / all test images "
+              f"({test_counts.sum()}).")
+    _answers[1] = answer
+    _require_answer(1, baseline=baseline)
+    if not _is_number(baseline):
         raise NotYet(1, f"expected one number (a share between 0 and 1), got {baseline!r}.")
     if baseline > 1:
-        raise NotYet(1, f"{baseline} is a count, not a share: divide by the number of test "
-                     "images.")
+        raise _wrong(1, f"{baseline} is a count, not a share: divide by the number of test "
+                     "images.", answer)
     if _close(baseline, test_counts.min() / test_counts.sum()) and not _close(baseline, right):
-        raise NotYet(1, "that is the share of the *smaller* class; always guessing the larger "
-                     "class is right more often.")
+        raise _wrong(1, "that is the share of the *smaller* class; always guessing the larger "
+                     "class is right more often.", answer)
     if not _close(baseline, right, 1e-4):
-        raise NotYet(1, f"expected {right:.3f}, got {baseline:.3f}. Count the classes in the "
-                     "test split only (manifest rows with split == 'test').")
+        raise _wrong(1, f"{baseline:.3f} is not the share of the larger class in the test "
+                     "split. Count the classes of the test rows only (split == 'test').",
+                     answer)
     _done(1, f"{right:.3f}. A model has to beat this to be worth anything.")
 
 
-def check_extra_augmentation(layer, images) -> None:
-    """Exercise 2: one more Keras augmentation layer that keeps images valid and labels true."""
-    _require_answer(2, layer=layer)
+def check_extra_augmentation(layer, images, prediction, path: str | Path) -> None:
+    """Exercise 2: one more Keras augmentation layer that keeps images valid and labels true,
+    and a written prediction of its effect (recorded in `path`)."""
+    answer = "for example keras.layers.RandomBrightness(0.3, value_range=(0, 1))."
+    _answers[2] = answer
+    _require_answer(2, extra=layer, my_prediction=prediction)
     if not isinstance(layer, keras.layers.Layer):
-        raise NotYet(2, f"expected a Keras layer such as keras.layers.RandomBrightness(...), got "
-                     f"{type(layer).__name__}.")
+        raise NotYet(2, f"expected a Keras layer from keras.layers, got {type(layer).__name__}.")
     if isinstance(layer, keras.layers.RandomFlip) and "vertical" in layer.mode:
         raise NotYet(2, "an upside-down face never reaches the model at prediction time, so "
                      "learning to read one wastes its capacity. Try a change real photos have.")
@@ -88,95 +181,153 @@ def check_extra_augmentation(layer, images) -> None:
         raise NotYet(2, f"the layer changed the images' shape from {images.shape} to "
                      f"{changed.shape}: the model expects {images.shape[1:]}.")
     if changed.min() < -1e-3 or changed.max() > 1 + 1e-3:
-        raise NotYet(2, f"pixel values now run from {changed.min():.2f} to {changed.max():.2f}, "
+        raise _wrong(2, f"pixel values now run from {changed.min():.2f} to {changed.max():.2f}, "
                      "but the model only ever sees 0 to 1. Layers that change brightness need "
-                     "value_range=(0, 1).")
+                     "to be told the range.", "value_range=(0, 1).")
     if np.allclose(changed, images):
         raise NotYet(2, "the images came back unchanged: make the factor larger than 0.")
     if not np.allclose(np.asarray(layer(images, training=False)), images):
         raise NotYet(2, "the layer changes images in inference mode too; augmentation must "
                      "leave validation, test and new images alone.")
-    _done(2, f"{type(layer).__name__} changes training images only and keeps them valid.")
+    if not isinstance(prediction, str) or prediction.strip().lower() not in (
+            "better", "worse", "same"):
+        raise NotYet(2, f"write your prediction as 'better', 'worse' or 'same', got "
+                     f"{prediction!r}.")
+    prediction = prediction.strip().lower()
+    _record(path, 2, prediction, {"layer": type(layer).__name__})
+    _done(2, f"{type(layer).__name__} changes training images only and keeps them valid; "
+          f"your prediction ({prediction!r}) is written down in {Path(path).name}.")
 
 
-def check_conv_block(block) -> None:
-    """Exercise 3: Conv2D(16, 3x3, same padding, no bias) → BatchNorm(0.9) → ReLU → MaxPooling."""
-    _require_answer(3, block=block)
-    if isinstance(block, keras.Sequential):
-        layers = list(block.layers)
-    elif isinstance(block, keras.layers.Layer):
-        layers = [block]  # one layer where a list of four was asked for
-    else:
-        layers = list(block)
-    kinds = [type(layer).__name__ for layer in layers]
-    expected = ["Conv2D", "BatchNormalization", "ReLU", "MaxPooling2D"]
-    if kinds != expected:
-        raise NotYet(3, f"expected the layers {' → '.join(expected)}, got "
-                     f"{' → '.join(kinds) or 'no layers'}.")
-    conv, norm = layers[0], layers[1]
-    problems = []
-    if conv.filters != 16:
-        problems.append(f"expected 16 filters, got {conv.filters}")
-    if tuple(conv.kernel_size) != (3, 3):
-        problems.append(f"expected a 3x3 window, got {conv.kernel_size}")
-    if conv.padding != "same":
-        problems.append('use padding="same" so the block keeps the width and height')
-    if conv.use_bias:
-        problems.append("use_bias=False: the BatchNormalization after it adds its own shift")
-    if not _close(norm.momentum, 0.9):
-        problems.append(f"BatchNormalization(momentum=0.9), got momentum {norm.momentum}")
-    if problems:
-        raise NotYet(3, "; ".join(problems) + ".")
-    out = keras.Sequential([keras.Input((48, 48, 1)), *layers]).output_shape
-    _done(3, f"a 48x48 grey image comes out as {out[1]}x{out[2]}x{out[3]}.")
+def _kinds(layers) -> list[str]:
+    return [type(layer).__name__ for layer in layers]
+
+
+def check_conv_block(conv_block: Callable) -> None:
+    """Exercise 3: conv_block(filters, convolutions=1) → that many Conv2D-BatchNorm-ReLU, then
+    MaxPooling2D; fresh layers on every call."""
+    answer = ('[layers.Conv2D(filters, 3, padding="same", use_bias=False), '
+              "layers.BatchNormalization(momentum=0.9), layers.ReLU()] * convolutions "
+              "(new layers each time, e.g. in a loop), then layers.MaxPooling2D().")
+    _answers[3] = answer
+    _require_answer(3, conv_block=conv_block)
+    if not callable(conv_block):
+        raise NotYet(3, f"conv_block should be a function (def conv_block(filters, "
+                     f"convolutions=1): ...), got {type(conv_block).__name__}.")
+    try:
+        one, two = list(conv_block(16)), list(conv_block(32, convolutions=2))
+    except TypeError as err:
+        raise NotYet(3, f"conv_block(16) and conv_block(32, convolutions=2) must both work: "
+                     f"{err}.") from None
+    unit = ["Conv2D", "BatchNormalization", "ReLU"]
+    for got, n, filters in ((one, 1, 16), (two, 2, 32)):
+        expected = unit * n + ["MaxPooling2D"]
+        if _kinds(got) != expected:
+            raise _wrong(3, f"conv_block({filters}{', convolutions=2' if n == 2 else ''}) gave "
+                         f"{' → '.join(_kinds(got)) or 'no layers'}; a block is `convolutions` "
+                         "times a convolution with its normalisation and non-linearity, then "
+                         "one pooling.", answer)
+        problems = []
+        for conv in (layer for layer in got if isinstance(layer, keras.layers.Conv2D)):
+            if conv.filters != filters:
+                problems.append(f"conv_block({filters}) made a Conv2D with {conv.filters} "
+                                "filters: use the `filters` argument")
+            if tuple(conv.kernel_size) != (3, 3):
+                problems.append(f"the window is {conv.kernel_size}; the notebook's windows "
+                                "are 3 pixels square")
+            if conv.padding != "same":
+                problems.append("the convolution shrinks the image; choose the padding that "
+                                "keeps width and height")
+            if conv.use_bias:
+                problems.append("the convolution has a bias, which the BatchNormalization "
+                                "after it makes useless")
+        for norm in (layer for layer in got if isinstance(layer, keras.layers.BatchNormalization)):
+            if not _close(norm.momentum, 0.9):
+                problems.append(f"BatchNormalization has momentum {norm.momentum}; the notebook "
+                                "explains why it is 0.9 here")
+        if problems:
+            raise _wrong(3, "; ".join(dict.fromkeys(problems)) + ".", answer)
+    if len({id(layer) for layer in one + two + list(conv_block(16))}) != len(one + two) + 4:
+        raise _wrong(3, "conv_block hands out the same layer objects twice; a layer can sit "
+                     "in a model once, so make new layers inside the function.", answer)
+    out = keras.Sequential([keras.Input((48, 48, 1)), *conv_block(16)]).output_shape
+    _done(3, f"a 48x48 grey image comes out of conv_block(16) as {out[1]}x{out[2]}x{out[3]}.")
 
 
 def check_output_layer(layer) -> None:
-    """Exercise 4: one unit with a sigmoid, for a yes/no answer read as P(sad)."""
+    """Exercise 4: one unit with a sigmoid, for a yes/no answer read as P(sad). A wrong choice
+    is shown what it does to a few faces' features."""
+    answer = 'layers.Dense(1, activation="sigmoid"): one number per face, squashed into 0-1.'
+    _answers[4] = answer
     _require_answer(4, output_layer=layer)
     if not isinstance(layer, keras.layers.Dense):
         raise NotYet(4, f"expected a Dense layer, got {type(layer).__name__}.")
+    features = np.random.default_rng(0).normal(size=(4, 1152)).astype("float32") * 3
+    trial = keras.layers.Dense.from_config(layer.get_config())
+    out = np.asarray(trial(features))
+    shown = "[" + ", ".join(" ".join(f"{v:.2f}" for v in row) for row in out) + "]"
+    if out.shape[1] != 1:
+        raise _wrong(4, f"for 4 faces your layer gives {out.shape[1]} numbers each: {shown}. "
+                     "Notebook 05's labels are one number per face (0 happy, 1 sad), so the "
+                     "model must answer with one.", answer)
+    if out.min() < 0 or out.max() > 1:
+        raise _wrong(4, f"for 4 faces your layer gives {shown}: numbers outside 0-1 cannot "
+                     "be P(sad). Which activation squashes any number into 0-1?", answer)
     activation = getattr(layer.activation, "__name__", str(layer.activation))
-    if layer.units == 2 and activation == "softmax":
-        raise NotYet(4, "two units with a softmax can work, but then the labels and the loss "
-                     "change too. For a yes/no answer one unit is enough: Dense(1, "
-                     "activation=\"sigmoid\") gives P(sad) directly.")
-    if layer.units != 1:
-        raise NotYet(4, f"the output layer needs one unit for a yes/no answer, got "
-                     f"{layer.units}.")
     if activation != "sigmoid":
-        raise NotYet(4, f"the output must be a probability between 0 and 1, but "
-                     f"'{activation}' can give any number: use activation=\"sigmoid\".")
-    _done(4, "one unit with a sigmoid: a probability, P(sad).")
+        raise _wrong(4, f"'{activation}' happens to stay in 0-1 on these faces but is not a "
+                     "probability of one class.", answer)
+    _done(4, f"one unit with a sigmoid: for 4 faces {shown}, each a P(sad) between 0 and 1.")
 
 
 def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Model) -> None:
     """Exercise 5: weights of the first Conv2D and of the final Dense layer, counted by hand."""
+    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    right_conv, right_head = conv.count_params(), dense.count_params()
+    c_in, flat = conv.input.shape[-1], dense.input.shape[-1]
+    answer = (f"3 * 3 * {c_in} * {conv.filters} = {right_conv:,} and {flat:,} + 1 = "
+              f"{right_head:,}.")
+    _answers[5] = answer
     _require_answer(5, conv_weights=conv_weights, head_weights=head_weights)
     for name, value in (("conv_weights", conv_weights), ("head_weights", head_weights)):
         if not isinstance(value, (int, np.integer)):
             raise NotYet(5, f"{name} should be a whole number (write the arithmetic, e.g. "
                          f"3 * 3 * ...), got {value!r}.")
-    conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
-    right_conv, right_head = conv.count_params(), dense.count_params()
     if conv_weights != right_conv:
-        c_in = conv.input.shape[-1]
-        hint = (" That counts a bias per filter, but this layer has use_bias=False."
-                if conv_weights == right_conv + conv.filters else
-                f" Window height x width x input channels ({c_in}) x filters ({conv.filters}).")
-        raise NotYet(5, f"the first Conv2D has {right_conv:,} weights, you counted "
-                     f"{conv_weights:,}.{hint}")
+        hint_ = (" That counts a bias per filter, but this layer has use_bias=False."
+                 if conv_weights == right_conv + conv.filters else
+                 " Window height x width x input channels x filters.")
+        raise _wrong(5, f"you counted {conv_weights:,} weights for the first Conv2D; that is "
+                     f"not what it holds.{hint_}", answer)
     if head_weights != right_head:
-        hint = (" Add the bias: one more number." if head_weights == right_head - 1 else
-                " One weight per number coming out of Flatten (3 x 3 x 128), plus a bias.")
-        raise NotYet(5, f"the Dense layer has {right_head:,} weights, you counted "
-                     f"{head_weights:,}.{hint}")
-    _done(5, f"{right_conv:,} and {right_head:,}, as model.summary() says.")
+        hint_ = (" Add the bias: one more number." if head_weights == right_head - 1 else
+                 " One weight per number coming out of Flatten, plus a bias.")
+        raise _wrong(5, f"you counted {head_weights:,} weights for the Dense layer; that is "
+                     f"not what it holds.{hint_}", answer)
+    _done(5, f"{right_conv:,} and {right_head:,}, as the table below says.")
+
+
+def _loss_effect(name: str) -> str | None:
+    """What a loss does with one sad face (label 1) the model gives p = 0.01 or 0.9."""
+    costs = {"meansquarederror": lambda p: (1 - p) ** 2, "mse": lambda p: (1 - p) ** 2,
+             "meanabsoluteerror": lambda p: 1 - p, "mae": lambda p: 1 - p,
+             "hinge": lambda p: max(0.0, 1 - (2 * 1 - 1) * p)}
+    cost = costs.get(name)
+    if cost is None:
+        return None
+    return (f"a sad face the model is sure is happy (p = 0.01) costs {cost(0.01):.2f}, barely "
+            f"more than an unsure right answer at p = 0.5 ({cost(0.5):.2f}): confident "
+            "mistakes hardly get corrected. Find the loss that grows without limit as the "
+            "probability of the right answer goes to 0.")
 
 
 def check_loss(loss) -> None:
-    """Exercise 6: binary cross-entropy for one sigmoid output."""
+    """Exercise 6: binary cross-entropy for one sigmoid output; a wrong loss is shown what it
+    does with a confident mistake."""
+    answer = ('"binary_crossentropy": -log(p) for a sad face, -log(1 - p) for a happy one; '
+              "a sure mistake costs 4.6 at p = 0.01 and more without limit.")
+    _answers[6] = answer
     _require_answer(6, loss=loss)
     name = loss if isinstance(loss, str) else type(loss).__name__
     normal = name.replace("_", "").lower()
@@ -184,120 +335,142 @@ def check_loss(loss) -> None:
         if getattr(loss, "from_logits", False):
             raise NotYet(6, "from_logits=True is for models without a sigmoid; ours ends in "
                          "one, so leave from_logits off.")
-        costs = ", ".join(f"p = {p}: {-np.log(p):.2f}" for p in (0.9, 0.5, 0.1))
+        costs = ", ".join(f"p = {p}: {-math.log(p):.2f}" for p in (0.9, 0.5, 0.01))
         _done(6, f"binary cross-entropy. A sad face costs -log(p): {costs}.")
         return
     if "categorical" in normal:
-        raise NotYet(6, f"{name} is for several classes with one output unit each; our model "
-                     "has one sigmoid output: use \"binary_crossentropy\".")
-    if normal in ("mse", "meansquarederror", "mae", "meanabsoluteerror"):
-        raise NotYet(6, f"{name} barely punishes a confident wrong probability; for a yes/no "
-                     "probability use \"binary_crossentropy\".")
-    raise NotYet(6, f"expected \"binary_crossentropy\", got {loss!r}.")
+        raise _wrong(6, f"{name} is for several classes with one output unit each; our model "
+                     "has one sigmoid output.", answer)
+    effect = _loss_effect(normal)
+    if effect:
+        raise _wrong(6, f"with {name}, {effect}", answer)
+    raise _wrong(6, f"{loss!r} is not one of Keras' losses for a yes/no probability.", answer)
 
 
-def check_early_stopping(callback, patience: int, start_from_epoch: int) -> None:
-    """Exercise 7: EarlyStopping on the validation loss, with patience and the best weights."""
-    _require_answer(7, early_stopping=callback)
-    if not isinstance(callback, keras.callbacks.EarlyStopping):
-        raise NotYet(7, f"expected keras.callbacks.EarlyStopping(...), got "
-                     f"{type(callback).__name__}.")
-    if callback.monitor != "val_loss":
-        why = (" The training loss keeps falling while the model overfits, so it never says "
-               "stop." if not callback.monitor.startswith("val_") else "")
-        raise NotYet(7, f"watch monitor=\"val_loss\", not {callback.monitor!r}.{why}")
-    if callback.patience != patience:
-        raise NotYet(7, f"use patience=PATIENCE ({patience}), got {callback.patience}.")
-    if callback.start_from_epoch != start_from_epoch:
-        raise NotYet(7, f"judge from start_from_epoch=epochs // 2 ({start_from_epoch}) on, got "
-                     f"{callback.start_from_epoch}: early on the validation loss jumps around.")
-    if not callback.restore_best_weights:
-        raise NotYet(7, "set restore_best_weights=True, or the model keeps the weights of the "
-                     "last epoch, which were not the best.")
-    _done(7, f"stops after {patience} epochs without a better validation loss and keeps the "
-          "best weights.")
+_MONITORS = {"loss": "min", "val_loss": "min", "accuracy": "max", "val_accuracy": "max"}
+
+
+def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patience: int,
+                                 start: int) -> None:
+    """Exercise 7: early stopping watches the validation loss. A wrong choice is replayed on
+    the unregularised model's curves (`diagnosis`, its training log) to show what it does."""
+    answer = ('"val_loss": the loss on faces the model does not train on rises as soon as it '
+              "memorises, and unlike accuracy it sees a model growing sure of wrong answers.")
+    _answers[7] = answer
+    _require_answer(7, monitor=monitor)
+    if monitor not in _MONITORS:
+        raise NotYet(7, f"monitor is one of the curves Keras logs: {', '.join(_MONITORS)}; got "
+                     f"{monitor!r}.")
+    evidence = ""
+    if diagnosis is not None and len(diagnosis) and monitor in diagnosis:
+        values = diagnosis[monitor].to_numpy()
+        best = int(np.argmin(values) if _MONITORS[monitor] == "min" else np.argmax(values)) + 1
+        evidence = (f" On the unregularised model above, '{monitor}' was best after epoch "
+                    f"{best} of {len(values)}" + (", the last: it would keep the most memorised "
+                                                  "weights." if best == len(values) else "."))
+    if monitor == "val_loss":
+        _done(7, "it watches the loss on faces the model does not train on." + evidence)
+        return
+    why = {"loss": "the training loss keeps falling while a model memorises, so it never "
+                   "says stop.",
+           "accuracy": "training accuracy climbs to 1.0 while a model memorises, so it never "
+                       "says stop.",
+           "val_accuracy": "validation accuracy moves in steps of one face and does not see a "
+                           "model grow sure of its wrong answers."}[monitor]
+    raise _wrong(7, f"'{monitor}': {why}{evidence}", answer)
 
 
 def check_recall_threshold(threshold: float, y_true, probabilities, target: float) -> None:
-    """Exercise 8: the highest threshold (in steps of 0.01) whose recall reaches `target`."""
-    _require_answer(8, threshold=threshold)
+    """Exercise 9: the highest threshold (in steps of 0.01) whose recall reaches `target`."""
     y_true, p = np.asarray(y_true), np.asarray(probabilities)
     sad = p[y_true == 1]
 
     def recall(t: float) -> float:
         return float(np.mean(sad >= t - 1e-9))
 
-    if not 0 < threshold < 1:
-        raise NotYet(8, f"a threshold is a probability between 0 and 1, got {threshold}.")
+    reaching = [t for t in np.round(np.arange(0.01, 1.0, 0.01), 2) if recall(t) >= target]
+    best = max(reaching) if reaching else 0.01
+    answer = f"{best:.2f}: the highest threshold whose recall is still {target:.0%} or more."
+    _answers[9] = answer
+    _require_answer(9, high_recall_threshold=threshold)
+    if not _is_number(threshold) or not 0 < threshold < 1:
+        raise NotYet(9, f"a threshold is a probability between 0 and 1, got {threshold!r}.")
     if recall(threshold) < target:
-        raise NotYet(8, f"at {threshold:.2f} the model finds {recall(threshold):.1%} of the sad "
-                     f"faces, short of {target:.0%}: lower the threshold.")
-    best = max(t for t in np.round(np.arange(0.01, 1.0, 0.01), 2) if recall(t) >= target)
+        raise _wrong(9, f"at {threshold:.2f} the model finds {recall(threshold):.1%} of the sad "
+                     f"faces, short of {target:.0%}: lower the threshold.", answer)
     if threshold < best - 0.01 + 1e-9:
-        raise NotYet(8, f"{threshold:.2f} reaches the recall, but {best:.2f} does too, with "
-                     "fewer false alarms: take the highest threshold that still reaches it.")
+        raise _wrong(9, f"{threshold:.2f} reaches the recall, but a higher threshold does too, "
+                     "with fewer false alarms: take the highest that still reaches it.", answer)
     false_alarms = float(np.mean(p[y_true == 0] >= threshold))
-    _done(8, f"at {threshold:.2f} recall is {recall(threshold):.1%}; the price: "
+    _done(9, f"at {threshold:.2f} recall is {recall(threshold):.1%}; the price: "
           f"{false_alarms:.1%} of the happy faces are called sad.")
 
 
 def check_precision_recall(precision: float, recall: float, y_true, y_pred) -> None:
-    """Exercise 9: precision and recall of 'sad' from the confusion matrix's four cells."""
-    _require_answer(9, precision=precision, recall=recall)
+    """Exercise 10: precision and recall of 'sad' from the confusion matrix's four cells."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     tp = int(np.sum((y_true == 1) & (y_pred == 1)))
     right_precision = tp / max(1, int(np.sum(y_pred == 1)))
     right_recall = tp / max(1, int(np.sum(y_true == 1)))
+    answer = (f"precision = tp / (tp + fp) = {right_precision:.3f}, recall = tp / (tp + fn) = "
+              f"{right_recall:.3f}.")
+    _answers[10] = answer
+    _require_answer(10, precision=precision, recall=recall)
     if not _close(precision, right_precision, 1e-4):
-        hint = (" That is the recall: precision divides by all faces the model *called* sad "
-                "(true positives + false positives)." if _close(precision, right_recall, 1e-4)
-                else " Precision = TP / (TP + FP).")
-        raise NotYet(9, f"precision should be {right_precision:.3f}, got {precision:.3f}.{hint}")
+        hint_ = (" That is the recall: precision divides by all faces the model *called* sad."
+                 if _close(precision, right_recall, 1e-4) else
+                 " Precision: of the faces the model called sad, the share that were sad.")
+        raise _wrong(10, f"{precision:.3f} is not the precision.{hint_}", answer)
     if not _close(recall, right_recall, 1e-4):
-        raise NotYet(9, f"recall should be {right_recall:.3f}, got {recall:.3f}. Recall = TP / "
-                     "(TP + FN): of the faces that were sad, the share the model found.")
-    _done(9, f"precision {right_precision:.3f}, recall {right_recall:.3f}.")
+        raise _wrong(10, f"{recall:.3f} is not the recall. Recall: of the faces that were sad, "
+                     "the share the model found.", answer)
+    _done(10, f"precision {right_precision:.3f}, recall {right_recall:.3f}.")
 
 
 def check_prediction_by_hand(batch, label: str, classifier, image: np.ndarray) -> None:
-    """Exercise 10: a batch of one image, the model's P(sad), and the label from the threshold."""
-    _require_answer(10, batch=batch, label=label)
+    """Exercise 11: a batch of one image, the model's P(sad), and the label from the threshold."""
+    _require_answer(11, batch=batch, label=label)
+    p_sad = float(np.ravel(classifier.predict(image[np.newaxis]))[0])
+    right = classifier.class_names[int(p_sad >= classifier.threshold)]
+    answer = (f"batch = image[np.newaxis]; p_sad = {p_sad:.2f}, threshold "
+              f"{classifier.threshold:.2f}, so label = {right!r}.")
+    _answers[11] = answer
     batch = np.asarray(batch)
     expected_shape = (1, *image.shape)
     if batch.shape != expected_shape:
-        raise NotYet(10, f"the model takes a *batch*: expected shape {expected_shape}, got "
-                     f"{batch.shape}. image[np.newaxis] adds the batch axis.")
-    p_sad = float(np.ravel(classifier.predict(image[np.newaxis]))[0])
-    right = classifier.class_names[int(p_sad >= classifier.threshold)]
+        raise _wrong(11, f"the model takes a *batch*: expected shape {expected_shape}, got "
+                     f"{batch.shape}: one more axis in front.", answer)
     if label != right:
-        raise NotYet(10, f"P(sad) is {p_sad:.2f} and the threshold {classifier.threshold:.2f}, "
-                     f"so the label is {right!r}, not {label!r}: at or above the threshold, "
-                     "the second class.")
-    _done(10, f"P(sad) = {p_sad:.2f}, threshold {classifier.threshold:.2f}: {right}.")
+        raise _wrong(11, f"P(sad) is {p_sad:.2f} and the threshold {classifier.threshold:.2f}, "
+                     f"so the label is not {label!r}: at or above the threshold the model says "
+                     "the second class.", answer)
+    _done(11, f"P(sad) = {p_sad:.2f}, threshold {classifier.threshold:.2f}: {right}.")
 
 
 def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
-    """Exercise 11: the last layer that still has a grid of places, before pooling and the head."""
-    _require_answer(11, layer_index=layer_index)
+    """Exercise 12: the last layer that still has a grid of places, before pooling and the head."""
     from helpers.explain import last_conv_index
 
     right = last_conv_index(model)
+    answer = f"layer {right} ({model.layers[right].name}), the last one before pooling."
+    _answers[12] = answer
+    _require_answer(12, layer_index=layer_index)
     if not isinstance(layer_index, (int, np.integer)) or not 0 <= layer_index < len(model.layers):
-        raise NotYet(11, f"expected a layer number from 0 to {len(model.layers) - 1}, got "
+        raise NotYet(12, f"expected a layer number from 0 to {len(model.layers) - 1}, got "
                      f"{layer_index!r}.")
     layer = model.layers[layer_index]
     if len(layer.output.shape) != 4:
-        raise NotYet(11, f"{layer.name} outputs {tuple(layer.output.shape)}: no width and "
-                     "height left, so there is nowhere to point. Pick a layer before Flatten.")
+        raise _wrong(12, f"{layer.name} outputs {tuple(layer.output.shape)}: no width and "
+                     "height left, so there is nowhere to point. Pick a layer before Flatten.",
+                     answer)
     if isinstance(layer, keras.layers.MaxPooling2D) and layer_index > right:
-        raise NotYet(11, f"{layer.name} works, but pooling left a coarser grid; the layer "
-                     "before it has the same features at twice the resolution.")
+        raise _wrong(12, f"{layer.name} works, but pooling left a coarser grid; an earlier "
+                     "layer has the same features at twice the resolution.", answer)
     if layer_index < right:
-        raise NotYet(11, f"{layer.name} has a finer grid, but its features are simpler (edges, "
-                     "not mouths). Grad-CAM uses the last block, whose features decide the "
-                     "answer.")
+        raise _wrong(12, f"{layer.name} has a finer grid, but its features are simpler (edges, "
+                     "not mouths). Grad-CAM uses the features that decide the answer.", answer)
     if layer_index != right:
-        raise NotYet(11, f"expected layer {right} ({model.layers[right].name}), got "
-                     f"{layer_index} ({layer.name}).")
+        raise _wrong(12, f"layer {layer_index} ({layer.name}) is not the last layer with a "
+                     "grid before pooling.", answer)
     grid = layer.output.shape[1:3]
-    _done(11, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
+    _done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")

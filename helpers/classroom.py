@@ -48,8 +48,11 @@ def install_command(wheelhouse: str = "wheelhouse",
 
 def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000,
                     requirements: str | Path = ROOT / "requirements.txt",
-                    pip_options: Sequence[str] = (), notebooks: Sequence[Path] = ()) -> Path:
-    """Write the classroom folder (see the module docstring); returns its path."""
+                    pip_options: Sequence[str] = (), notebooks: Sequence[Path] = (),
+                    with_solutions: bool = False) -> Path:
+    """Write the classroom folder (see the module docstring); returns its path. With
+    `with_solutions` the solution notebooks go in `kit/notebooks/` too, so that
+    `python -m helpers.course catch-up NN` works in the room."""
     out = Path(out_dir)
     kit = out / "kit"
     if kit.exists():
@@ -64,6 +67,10 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
             shutil.copy2(ROOT / name, kit / name)
     shutil.copy2(requirements, kit / "requirements.txt")
     make_student_copies(list(notebooks), kit / "student")
+    if with_solutions:
+        (kit / "notebooks").mkdir()
+        for path in notebooks:
+            shutil.copy2(path, kit / "notebooks" / path.name)
     generate_dataset(kit / "data" / "generated", n_per_class=n_per_class, seed=seed)
     (out / "INSTALL.txt").write_text(f"""\
 Happy/sad CNN course: offline install (no internet needed)

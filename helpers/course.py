@@ -6,6 +6,7 @@
     python -m helpers.course check          # pre-flight check before a workshop
     python -m helpers.course student --out student/   # exercise copies for learners
     python -m helpers.course classroom --out classroom/   # offline USB folder for a workshop
+    python -m helpers.course catch-up 05    # stuck? make what 01-04 make, from the solutions
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -14,6 +15,11 @@ lines, warnings) goes to `course.log` next to the executed copies (`--verbose` s
 If a notebook fails, the run stops, names the notebook, the cell and the error, and exits with
 status 1. Parameters are checked before anything runs (`helpers.workspace.check_parameters`): a
 bad one exits with status 2.
+
+`catch-up NN` is for a learner who is stuck: it runs the solution notebooks before NN into
+their WORK_DIR, so NN finds every file it needs; their own notebooks are not touched. Neither
+command keeps the solutions' answers to the "predict first" exercises: `predictions.json` in
+WORK_DIR is put back as it was.
 """
 
 from __future__ import annotations
@@ -101,9 +107,6 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
                verbose: bool = False) -> list[tuple[str, float]]:
     """Execute the notebooks in order, one console line each; return (notebook, seconds) for
     each one run."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
     chosen = [nb for nb in notebooks()
               if not only or any(nb.stem.startswith(prefix) for prefix in only)]
     if not chosen:
@@ -113,6 +116,30 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
             "in notebooks/; a classroom kit holds only the student copies (student/): open "
             "those in JupyterLab instead.")
     out_dir.mkdir(parents=True, exist_ok=True)
+    with learners_predictions_kept(Path(params["WORK_DIR"])):
+        return _execute(chosen, params, out_dir, verbose)
+
+
+@contextmanager
+def learners_predictions_kept(work_dir: Path) -> Iterator[None]:
+    """Put `WORK_DIR/predictions.json` back as it was: the solutions' predictions are not the
+    learner's."""
+    path = work_dir / "predictions.json"
+    before = path.read_bytes() if path.exists() else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            path.write_bytes(before)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _execute(chosen: list[Path], params: dict, out_dir: Path,
+             verbose: bool) -> list[tuple[str, float]]:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
     timings = []
     for k, nb in enumerate(chosen, 1):
         print(f"[{k}/{len(chosen)}] {nb.stem:<27}", end="\n" if verbose else " ", flush=True)
@@ -155,6 +182,44 @@ def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
             print(textwrap.fill(describe_uncertainty(metrics), width=100))
 
 
+def catch_up_to(target: str, pairs: Sequence[Sequence[str]], quick: bool) -> int:
+    """Run the solution notebooks before `target` ("05") into WORK_DIR; see the module doc."""
+    numbers = [nb.name[:2] for nb in notebooks()]
+    if not numbers:
+        print(f"No solution notebooks in {NOTEBOOK_DIR}: catch-up runs the solutions, which "
+              "this kit does not carry. Ask your instructor for a copy of the kit with them "
+              "(`python -m helpers.course classroom --with-solutions`), or copy the work/ "
+              "folder of a neighbour who is further on.", file=sys.stderr)
+        return 2
+    target = target.zfill(2)
+    if target not in numbers[1:]:
+        print(f"catch-up takes the notebook you go on with, one of {', '.join(numbers[1:])}; got "
+              f"{target!r}. (Notebook 01 needs nothing before it.)", file=sys.stderr)
+        return 2
+    params = resolve_parameters(pairs, quick)
+    try:
+        check_parameters(**params)
+    except ValueError as err:
+        print(f"Bad parameter(s), nothing was run:\n{err}", file=sys.stderr)
+        return 2
+    before = [n for n in numbers if n < target]
+    work_dir = Path(params["WORK_DIR"])
+    out_dir = work_dir / "executed" / "catch-up"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Catching up for notebook {target}: running the solutions of {before[0]}-{before[-1]} "
+          f"into {work_dir}; your own notebooks are not touched.")
+    try:
+        with stderr_to(out_dir / "course.log"):
+            timings = run_course(params, out_dir, before)
+    except NotebookFailed as err:
+        print(f"\nFAILED: {err}\nWhat the kernels printed: {out_dir / 'course.log'}",
+              file=sys.stderr)
+        return 1
+    print(f"Done in {sum(s for _, s in timings):.0f} s. Open your notebook {target}, then Run All "
+          "(Kernel → Restart Kernel and Run All Cells).")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,13 +253,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     classroom.add_argument("--seed", type=int, default=42, help="the workshop's SEED")
     classroom.add_argument("--pip-option", action="append", default=[], metavar="OPTION",
                            help="passed to pip download, e.g. --pip-option=--platform=win_amd64")
+    catch_up = sub.add_parser("catch-up", help="stuck? run the solution notebooks before NN "
+                              "into your WORK_DIR, so NN can run; your notebooks are not touched")
+    catch_up.add_argument("notebook", metavar="NN", help="the notebook you go on with, e.g. 05")
+    catch_up.add_argument("--quick", action="store_true", help="as the course's QUICK mode")
+    catch_up.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                          metavar=("NAME", "VALUE"), help="the same parameters you use, e.g. "
+                          "-p SEED 7 (repeatable)")
+    classroom.add_argument("--with-solutions", action="store_true",
+                           help="also put the solution notebooks in kit/notebooks/, so "
+                           "catch-up works in the room (learners can open them)")
     args = parser.parse_args(argv)
+    if args.command == "catch-up":
+        return catch_up_to(args.notebook, args.parameter, args.quick)
     if args.command == "classroom":
         from helpers.classroom import build_classroom
 
         try:
             out = build_classroom(args.out, seed=args.seed, pip_options=args.pip_option,
-                                  notebooks=notebooks())
+                                  notebooks=notebooks(), with_solutions=args.with_solutions)
         except (FileExistsError, RuntimeError) as err:
             print(err, file=sys.stderr)
             return 1

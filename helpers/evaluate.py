@@ -159,6 +159,16 @@ def choose_threshold(
     return float(enough.max())
 
 
+def metrics_table(metrics: dict) -> pd.DataFrame:
+    """`evaluate_predictions`' result as a table: each metric with its 95% interval, and the
+    accuracy of always answering the larger class beneath."""
+    table = pd.DataFrame({k: [metrics[k], *metrics["intervals"][k]] for k in metrics["intervals"]},
+                         index=["test", "95% low", "95% high"]).T
+    table.loc[f"always '{metrics['baseline_class']}' (accuracy)"] = [
+        metrics["baseline_accuracy"], None, None]
+    return table
+
+
 def describe_uncertainty(metrics: dict) -> str:
     """A few plain sentences on how far to trust the test accuracy (notebook 06, the runner)."""
     n, (low, high) = metrics["n_test"], metrics["intervals"]["accuracy"]

@@ -31,20 +31,10 @@ def default_fractions(n_images: int) -> tuple[float, float]:
     return share, share
 
 
-def split_dataset(
-    image_dir: str | Path,
-    val_fraction: float | None = None,
-    test_fraction: float | None = None,
-    seed: int = 42,
-) -> pd.DataFrame:
-    """Assign every image in `image_dir/<class>/` to train, val or test, stratified by class.
-
-    A share left as None comes from `default_fractions` (15%, or 500 images if that is less).
-    Byte-identical files (a copy kept on review in notebook 02) always share a split, so no
-    picture is ever both trained on and tested on. Returns columns `file` (relative to
-    `image_dir`), `class`, `label` (index in sorted class names) and `split`, sorted by file so
-    the manifest is byte-identical per seed.
-    """
+def list_pictures(image_dir: str | Path) -> pd.DataFrame:
+    """Every image in `image_dir/<class>/`: `file` (relative), `class`, `label` (index in sorted
+    class names) and `sha256` (of its bytes), sorted by file. Raises ValueError unless there
+    are exactly two classes with at least 5 images each."""
     image_dir = Path(image_dir)
     classes = [folder.name for folder in class_folders(image_dir)]
     rows = [
@@ -53,14 +43,6 @@ def split_dataset(
         for f in iter_files(image_dir / name)
     ]
     files = pd.DataFrame(rows, columns=["file", "class", "label"])
-    default_val, default_test = default_fractions(len(files))
-    val_fraction = default_val if val_fraction is None else val_fraction
-    test_fraction = default_test if test_fraction is None else test_fraction
-    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise ValueError(
-            f"val_fraction={val_fraction} and test_fraction={test_fraction} must each be "
-            "between 0 and 1 and leave room for training (e.g. 0.15 and 0.15)"
-        )
     counts = files["class"].value_counts().reindex(classes, fill_value=0).to_dict()
     if len(classes) > 2:
         raise ValueError(
@@ -76,20 +58,54 @@ def split_dataset(
             "notebook 02_clean_data again."
         )
     files["sha256"] = [sha256_of(image_dir / f) for f in files["file"]]
-    pictures = files.drop_duplicates("sha256")  # one row per distinct picture
-    rest, test = train_test_split(
-        pictures, test_size=test_fraction, stratify=pictures["label"], random_state=seed
-    )
-    train, val = train_test_split(
-        rest,
-        test_size=val_fraction / (1 - test_fraction),
-        stratify=rest["label"],
-        random_state=seed,
-    )
-    split_of = {sha: name for name, part in zip(SPLITS, (train, val, test))
-                for sha in part["sha256"]}
-    files["split"] = files.pop("sha256").map(split_of)
     return files.sort_values("file").reset_index(drop=True)
+
+
+def split_shares(
+    n_images: int, val_fraction: float | None = None, test_fraction: float | None = None
+) -> tuple[float, float]:
+    """The (validation, test) shares: each one given, or `default_fractions` where None."""
+    default_val, default_test = default_fractions(n_images)
+    val_fraction = default_val if val_fraction is None else val_fraction
+    test_fraction = default_test if test_fraction is None else test_fraction
+    if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} must each be "
+            "between 0 and 1 and leave room for training (e.g. 0.15 and 0.15)"
+        )
+    return val_fraction, test_fraction
+
+
+def label_splits(files: pd.DataFrame, **parts: pd.DataFrame) -> pd.DataFrame:
+    """The manifest: `files` (from `list_pictures`) with a `split` column, given the pictures
+    of each split as `train=..., val=..., test=...`; a file takes its picture's split."""
+    split_of = {sha: name for name, part in parts.items() for sha in part["sha256"]}
+    manifest = files.assign(split=files["sha256"].map(split_of)).drop(columns="sha256")
+    return manifest.sort_values("file").reset_index(drop=True)
+
+
+def split_dataset(
+    image_dir: str | Path,
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
+    seed: int = 42,
+) -> pd.DataFrame:
+    """Assign every image in `image_dir/<class>/` to train, val or test, stratified by class.
+
+    Notebook 03 does the same steps in view (a test checks they agree). A share left as None
+    comes from `default_fractions` (15%, or 500 images if that is less). Byte-identical files
+    (a copy kept on review in notebook 02) always share a split, so no picture is ever both
+    trained on and tested on. Returns columns `file` (relative to `image_dir`), `class`,
+    `label` and `split`, sorted by file so the manifest is byte-identical per seed.
+    """
+    files = list_pictures(image_dir)
+    val_share, test_share = split_shares(len(files), val_fraction, test_fraction)
+    pictures = files.drop_duplicates("sha256")  # one row per distinct picture
+    rest, test = train_test_split(pictures, test_size=test_share, stratify=pictures["label"],
+                                  random_state=seed)
+    train, val = train_test_split(rest, test_size=val_share / (1 - test_share),
+                                  stratify=rest["label"], random_state=seed)
+    return label_splits(files, train=train, val=val, test=test)
 
 
 def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:

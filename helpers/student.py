@@ -31,9 +31,12 @@ END = re.compile(r"^\s*#\s*END SOLUTION\s*$")
 
 
 def _assigned_names(code: str) -> list[str]:
-    """Names assigned at the top level of `code`, in order (targets of `=`, `+=`, `: T =`)."""
+    """Names assigned at the top level of `code`, in order (targets of `=`, `+=`, `: T =`,
+    and the names of functions it defines)."""
     names: list[str] = []
     for node in ast.parse(textwrap.dedent(code)).body:
+        if isinstance(node, ast.FunctionDef) and node.name not in names:
+            names.append(node.name)
         targets = (node.targets if isinstance(node, ast.Assign) else
                    [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
         for target in targets:

@@ -72,3 +72,18 @@ def test_a_failed_download_says_why_and_leaves_no_half_kit(tmp_path):
                         pip_options=["--no-index", "--find-links", str(empty_index)],
                         notebooks=notebooks())
     assert not (tmp_path / "classroom" / "kit").exists()
+
+
+def test_with_solutions_the_kit_can_catch_a_learner_up(tmp_path):
+    wheel = sorted(BUNDLED.glob("*.whl"))[0]
+    requirements = tmp_path / "tiny-requirements.txt"
+    requirements.write_text(f"{wheel.name.split('-')[0]}\n")
+    out = build_classroom(tmp_path / "classroom", n_per_class=6, requirements=requirements,
+                          pip_options=["--no-index", "--find-links", str(BUNDLED)],
+                          notebooks=notebooks(), with_solutions=True)
+    kit = out / "kit"
+    assert sorted(p.name for p in (kit / "notebooks").glob("*.ipynb")) == [
+        p.name for p in notebooks()]
+    done = subprocess.run([sys.executable, "-m", "helpers.course", "catch-up", "01"], cwd=kit,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "needs nothing before it" in done.stderr  # found the kit's

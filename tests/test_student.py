@@ -78,6 +78,39 @@ def test_copies_hold_no_solution_text_and_keep_everything_else(copies):
     assert exercises >= 8
 
 
+def answer_texts(source: str) -> list[str]:
+    """The answers marked in one solution cell, whitespace removed: each `# SOLUTION` line's
+    code and, when it calls something, its right-hand side without module prefixes; each line
+    of a BEGIN/END block that says more than a bracket."""
+    texts, inside = [], False
+    for line in source.splitlines():
+        if re.match(r"\s*#\s*BEGIN SOLUTION", line):
+            inside = True
+        elif re.match(r"\s*#\s*END SOLUTION", line):
+            inside = False
+        elif inside or re.search(r"#\s*SOLUTION\s*$", line):
+            code = re.sub(r"\s+", "", line.split("#")[0])
+            if len(code) >= 12:
+                texts.append(code)
+            if not inside and "=" in code and "(" in code.split("=", 1)[1]:
+                texts.append(re.sub(r"^(\w+\.)+", "", code.split("=", 1)[1]))
+    return texts
+
+
+def test_no_answer_appears_anywhere_in_a_student_copy(copies):
+    """Not in its own cell, not in a later cell's code or comment, not in the prose."""
+    found = 0
+    for path in notebooks():
+        source = nbformat.read(path, as_version=4)
+        answers = [text for cell in source.cells if cell.cell_type == "code"
+                   and has_solution(cell.source) for text in answer_texts(cell.source)]
+        found += len(answers)
+        whole_copy = "".join(re.sub(r"\s+", "", cell.source) for cell in copies[path.name].cells)
+        leaked = [text for text in answers if text in whole_copy]
+        assert not leaked, f"{path.name}: answers left in the student copy: {leaked}"
+    assert found >= 12
+
+
 def test_each_exercise_is_followed_by_its_checker_in_course_order():
     checked = []
     for path in notebooks():
@@ -86,9 +119,10 @@ def test_each_exercise_is_followed_by_its_checker_in_course_order():
             if has_solution(cell.source):
                 calls = CHECK_CALL.findall(cells[i + 1].source)
                 assert len(calls) == 1, f"{path.name}: no check cell after {cell.source[:60]!r}"
-                checked.append(calls[0])
-    numbers = [int(re.search(r"Exercise (\d+)", getattr(checks, name).__doc__)[1])
-               for name in checked]
+                given = re.search(r"^check_prediction\((\d+),", cells[i + 1].source, re.M)
+                checked.append(int(given[1]) if given else int(re.search(
+                    r"Exercise (\d+)", getattr(checks, calls[0]).__doc__)[1]))
+    numbers = checked
     assert numbers == sorted(checks.EXERCISES) and 8 <= len(numbers) <= 12
     headings = [int(n) for path in notebooks() for cell in nbformat.read(path, 4).cells
                 if cell.cell_type == "markdown"

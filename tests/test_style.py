@@ -30,3 +30,16 @@ def test_notebook_conventions(path):
         assert f"\n{name} = " in "\n" + tagged[0].source
     assert not [c for c in nb.cells if c.cell_type == "code" and c.outputs], "strip outputs"
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+READING_WORDS = 5_000  # about 25 minutes at 200 words a minute for all eight notebooks
+
+
+def test_the_reading_fits_the_workshop():
+    """The prose of notebooks 01-08 together stays under READING_WORDS (words as
+    whitespace-separated tokens of the markdown cells): benchmark tables and long explanations
+    belong in the README and docs, not in the lesson."""
+    words = {path.name: sum(len(cell.source.split()) for cell in
+                            nbformat.read(path, as_version=4).cells
+                            if cell.cell_type == "markdown") for path in NOTEBOOKS}
+    assert sum(words.values()) <= READING_WORDS, words
