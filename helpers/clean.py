@@ -11,7 +11,9 @@ Beyond "can it be decoded", it does what a careful person sorting photos does: e
 perceptual hash) are kept once, the same picture in two classes is a label conflict for the
 user to settle, and, optionally (`faces`), each photo is cropped to its face by the kit's one
 face step (`helpers.faces`): `choose_face_step` first decides, for the whole folder, whether it
-holds photos to crop or pictures that already are face crops.
+holds photos to crop or pictures that already are face crops. Identical copies that
+`helpers.collect.import_folder` left out of the data folder (recorded as already_present in its
+manifest) are listed too, as duplicates, so every imported source file is in the report.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers.collect import MANIFEST_NAME, copies_left_out
 from helpers.faces import (
     FOLDER_SAMPLE,
     FaceRules,
@@ -103,6 +106,9 @@ def clean_images(
     `cropped` (cut to the face and saved there as PNG, only with `faces`), `set_aside`
     (copied to `work_dir/set_aside/<class>/`, reason in `helpers.images.REASONS`) and
     `ignored` (hidden files). `output` is where the copy went, relative to `work_dir`.
+    An identical copy that `import_folder` recorded as already_present and did not copy into
+    `data_dir` (`helpers.collect.copies_left_out`) is a `set_aside` row too, reason `duplicate`,
+    `file` its original's absolute path; its copy in set_aside/ is made from that original.
 
     `near_duplicate_distance`: two images whose perceptual hashes (256 bits) differ in at most
     this many bits are the same picture; in one class the largest is kept and the others are
@@ -157,6 +163,7 @@ def clean_images(
             for d in report.loc[usable, "detail"]]
     elif faces is not None and faces.mode == "photos":
         report = _apply_faces(report, data_dir, faces.rules)
+    report = _add_import_copies(report, data_dir)
 
     for i, row in report.iterrows():
         try:
@@ -173,7 +180,17 @@ def _write_copy(
     row: pd.Series, data_dir: Path, clean_dir: Path, set_aside_dir: Path
 ) -> Path | None:
     """Copy, convert or crop one file into the clean or set-aside folder; its new path."""
-    src = data_dir / row["file"]
+    src = data_dir / row["file"]  # an import copy's `file` is absolute: its original
+    if Path(row["file"]).is_absolute():
+        if not src.is_file():  # the original has gone since the import
+            return None
+        target, n = set_aside_dir / row["class"] / f"import_copy__{src.name}", 1
+        while target.exists():  # two copies with one name, in different source subfolders
+            n += 1
+            target = target.with_name(f"import_copy{n}__{src.name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        return target
     flat_name = Path(row["file"]).relative_to(row["class"]).as_posix().replace("/", "__")
     if row["outcome"] in ("kept", "converted"):
         return copy_usable(src, clean_dir / row["class"] / flat_name)[0]
@@ -190,6 +207,28 @@ def _write_copy(
         shutil.copyfile(src, target)
         return target
     return None
+
+
+def _add_import_copies(report: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
+    """A `duplicate` row for each identical copy the import left out of `data_dir`, with the
+    size and hashes of the stored file it is a copy of."""
+    copies = copies_left_out(data_dir)
+    copies = copies[copies["class"].isin(set(report["class"]))]
+    if copies.empty:
+        return report
+    stored = report.drop_duplicates("file").set_index("file")
+    rows = []
+    for copy in copies.to_dict("records"):
+        row = dict.fromkeys(REPORT_COLUMNS, "")
+        if copy["stored_path"] in stored.index:
+            match = stored.loc[copy["stored_path"]]
+            row.update({col: match[col] for col in ("width", "height", "format", "phash")})
+        row.update(file=copy["original_path"], outcome="set_aside", reason="duplicate",
+                   detail=f"exact copy of {copy['stored_path']}, so not imported "
+                          f"(already_present in {MANIFEST_NAME})", sha256=copy["sha256"],
+                   **{"class": copy["class"]})
+        rows.append(row)
+    return pd.concat([report, pd.DataFrame(rows, columns=REPORT_COLUMNS)], ignore_index=True)
 
 
 def _set_aside(report: pd.DataFrame, i: int, reason: str, detail: str) -> None:

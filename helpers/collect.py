@@ -119,6 +119,20 @@ def read_manifest(data_dir: str | Path) -> pd.DataFrame:
     return frame
 
 
+def copies_left_out(data_dir: str | Path) -> pd.DataFrame:
+    """The files `import_folder` found byte-identical to one already stored in their class
+    (status already_present) and so never copied into `data_dir`: one manifest row per such
+    original, `stored_path` naming the file it is a copy of. A file imported in any run is not
+    one of them (importing again records every file as already_present). Cleaning lists these
+    copies too, so that every source file is in the cleaning report."""
+    manifest = read_manifest(data_dir)
+    folder = manifest[manifest["source"] == "folder"]
+    imported = set(folder.loc[folder["status"] == "imported", "original_path"])
+    copies = folder[(folder["status"] == "already_present")
+                    & ~folder["original_path"].isin(imported)]
+    return copies.drop_duplicates("original_path", keep="last").reset_index(drop=True)
+
+
 def _frame(rows: Iterable[_Row]) -> pd.DataFrame:
     frame = pd.DataFrame([row.as_dict() for row in rows], columns=MANIFEST_COLUMNS)
     frame["bytes"] = frame["bytes"].astype("int64")
@@ -294,8 +308,9 @@ def import_folder(
     below each class folder (nested subfolders included) are copied unchanged to
     `data_dir/<class>/<sha256[:16]><ext>`; hidden and system files (`.DS_Store`, `._x.jpg`,
     checkpoint folders) are recorded as skipped_hidden, files lying directly in `source_dir`
-    as skipped_no_class, files in class folders not picked as skipped_other_class. Running it
-    again copies nothing twice.
+    as skipped_no_class, files in class folders not picked as skipped_other_class. A file
+    byte-identical to one already stored in its class is recorded as already_present and not
+    copied (`copies_left_out` lists these). Running it again copies nothing twice.
     `classes` picks which two subfolders to import. Returns this run's manifest rows.
     """
     source_dir, data_dir = Path(source_dir).expanduser(), Path(data_dir).expanduser()

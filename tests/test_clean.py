@@ -4,6 +4,7 @@ Face cropping is tested in test_faces.py."""
 
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from helpers.clean import (
     set_aside_table,
     summarize_report,
 )
+from helpers.collect import import_folder
 from helpers.images import REASONS
+from helpers.review import apply_review
 from helpers.synthetic import draw_face, generate_dataset
 from helpers.workspace import OUTPUT_MARKER
 
@@ -110,6 +113,33 @@ def test_refuses_to_replace_a_folder_it_did_not_make(messy, tmp_path, make_image
         clean_images(messy, tmp_path / "work")
     assert (tmp_path / "work" / "clean" / "precious.jpg").exists()
     assert not (tmp_path / "work" / "clean" / OUTPUT_MARKER).exists()
+
+
+def test_an_identical_copy_left_out_at_import_is_a_report_row(tmp_path):
+    """import_folder stores one of two identical files (the other: already_present); the
+    cleaning report still has a row per source file, and the copy can be reviewed."""
+    src, data, work = tmp_path / "photos", tmp_path / "data", tmp_path / "work"
+    face(src / "happy" / "me.png", 1)
+    (src / "happy" / "album").mkdir()
+    (src / "happy" / "album" / "me again.png").write_bytes((src / "happy" / "me.png").read_bytes())
+    face(src / "happy" / "other.png", 2)
+    face(src / "sad" / "frown.png", 3)
+    manifest = import_folder(src, data)
+    copy = manifest.loc[manifest["status"] == "already_present"].squeeze()
+    assert len(list(data.rglob("*.png"))) == 3  # the copy was not imported
+    import_folder(src, data)  # importing again must not make the other files copies
+
+    report = clean_images(data, work)
+    assert len(report) == 4 and report["file"].is_unique  # one row per source file
+    row = report.set_index("file").loc[copy["original_path"]]
+    assert (row["class"], row["outcome"], row["reason"]) == ("happy", "set_aside", "duplicate")
+    assert row["detail"].startswith(f"exact copy of {copy['stored_path']}")
+    assert row["sha256"] == report.set_index("file").at[copy["stored_path"], "sha256"]
+    assert (work / row["output"]).read_bytes() == Path(copy["original_path"]).read_bytes()
+    assert set_aside_table(report)["file"].tolist() == [copy["original_path"]]
+
+    reviewed = apply_review(report, {copy["original_path"]: "keep"}, work)
+    assert reviewed.set_index("file").at[copy["original_path"], "outcome"] == "kept"
 
 
 # --------------------------------------------------------------------------- near copies
