@@ -48,7 +48,9 @@ def grad_cam(
     or above `threshold`), resized to the images' height and width and scaled to [0, 1].
 
     `model` is the trained Sequential model (notebook 05's `model.keras`), `images` a batch
-    prepared as for training.
+    prepared as for training. Notebook 08 writes the same computation out in its own cell for
+    its figures, because a learner can read and change code in front of them but not behind an
+    import, and checks it against this function, which the tests and the mouth measurement use.
     """
     layer_index = last_conv_index(model) if layer_index is None else layer_index
     x = tf.convert_to_tensor(images, tf.float32)

@@ -4,8 +4,8 @@ A `.keras` file needs all of TensorFlow to run; a `.tflite` file runs with the s
 LiteRT interpreter and is what a phone or a web server would use. `export_tflite` writes a
 float32 model, or an int8-quantised one (about 4x smaller, with tiny differences in the
 predictions). `TFLiteClassifier` loads either and predicts probabilities like
-`model.predict`, and `measure_latency` times any predict function the same way, so
-notebook 07 can compare `.keras`, TFLite float and TFLite int8 side by side.
+`model.predict`, `measure_latency` times any predict function the same way, and
+`compare_exports` puts `.keras`, TFLite float and TFLite int8 side by side for notebook 07.
 """
 
 from __future__ import annotations
@@ -155,3 +155,40 @@ def keras_predict_fn(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
         reduce_retracing=True,
     )
     return lambda images: compiled(tf.convert_to_tensor(images, tf.float32)).numpy().reshape(-1)
+
+
+def compare_exports(
+    exported: dict[str, str | Path],
+    model: keras.Model,
+    images: np.ndarray,
+    threshold: float = 0.5,
+    latency_images: int = 256,
+    repeats: int = 200,
+) -> pd.DataFrame:
+    """Size, speed and answers of each exported file next to the Keras `model` it came from.
+
+    `exported` maps a name to a file: a `.tflite` file is run with `TFLiteClassifier`, any other
+    file (the `.keras` one) stands for `model` itself. On `images` (prepared as for training,
+    e.g. the validation split) each file's probabilities are compared with the Keras model's:
+    `agreement_with_keras` (share of the same label at `threshold`) and `max_prob_diff`; its
+    `size_kb` and `measure_latency` on the first `latency_images` images complete the row.
+    One row per name, in order, indexed by `model`, rounded to 4 decimals.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    reference = model.predict(images, verbose=0).reshape(-1)
+    rows = []
+    for name, path in exported.items():
+        path = Path(path)
+        if path.suffix == ".tflite":
+            predict_fn = TFLiteClassifier(path).predict
+            p = predict_fn(images)
+        else:
+            predict_fn, p = keras_predict_fn(model), reference
+        rows.append({
+            "model": name,
+            "size_kb": path.stat().st_size / 1024,
+            "agreement_with_keras": float(np.mean((p >= threshold) == (reference >= threshold))),
+            "max_prob_diff": float(np.abs(p - reference).max()),
+            **measure_latency(predict_fn, images[:latency_images], repeats=repeats),
+        })
+    return pd.DataFrame(rows).set_index("model").round(4)

@@ -15,6 +15,7 @@ from conftest import REPO
 from helpers.export import (
     TFLiteClassifier,
     calibration_images,
+    compare_exports,
     export_tflite,
     keras_predict_fn,
     measure_latency,
@@ -90,6 +91,22 @@ def test_measure_latency_reports_percentiles_and_throughput(trained, exported):
         stats = measure_latency(predict, x[:20], repeats=20, batch_size=8)
         assert set(stats) == {"p50_ms", "p95_ms", "throughput_img_s"}
         assert 0 < stats["p50_ms"] <= stats["p95_ms"] and stats["throughput_img_s"] > 0
+
+
+def test_compare_exports_gives_one_row_per_file(trained, exported, tmp_path):
+    model, x = trained
+    keras_path = tmp_path / "model.keras"
+    model.save(keras_path)
+    files = {"keras": keras_path, "tflite float32": exported[0], "tflite int8": exported[1]}
+    table = compare_exports(files, model, x, threshold=0.5, latency_images=16, repeats=10)
+    assert list(table.index) == list(files)
+    assert {"size_kb", "agreement_with_keras", "max_prob_diff", "p50_ms", "p95_ms",
+            "throughput_img_s"} <= set(table.columns)
+    assert tuple(table.loc["keras", ["max_prob_diff", "agreement_with_keras"]]) == (0, 1)
+    assert table.loc["tflite float32", "max_prob_diff"] < 1e-3
+    assert table.loc["tflite int8", "agreement_with_keras"] >= 0.9
+    assert table.loc["tflite int8", "size_kb"] < table.loc["tflite float32", "size_kb"] / 2
+    assert (table["p50_ms"] > 0).all() and (table["size_kb"] > 0).all()
 
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess:
