@@ -310,3 +310,18 @@ def test_gradcam_layer(model, capsys):
     fails_with(checks.check_gradcam_layer, model, first_relu, words="edges", exercise=12)
     fails_with(checks.check_gradcam_layer, model, 99, words="expected a layer number",
                exercise=12)
+
+
+def test_checking_the_output_layer_leaves_the_models_starting_weights_alone(capsys):
+    """The check tries the layer on a copy, which draws a seed: it must put Python's random
+    state back, or the model built after it would start from other weights."""
+    def next_weights(check: bool):
+        keras.utils.set_random_seed(3)
+        chosen = layers.Dense(1, activation="sigmoid")
+        if check:
+            checks.check_output_layer(chosen)
+        later = layers.Dense(2)
+        later.build((None, 4))
+        return later.get_weights()[0]
+
+    assert np.array_equal(next_weights(check=True), next_weights(check=False))

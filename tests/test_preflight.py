@@ -5,7 +5,8 @@ import sys
 
 from conftest import REPO
 from helpers.preflight import (
-    REFERENCE_PROBE_S,
+    BREAK_MIN,
+    REFERENCE_RUNS,
     check_packages,
     check_speed,
     check_work_dir,
@@ -28,10 +29,18 @@ def test_missing_and_wrong_packages_say_what_to_do(tmp_path):
 def test_work_folder_and_speed_estimate(tmp_path):
     work = check_work_dir(tmp_path / "not" / "yet" / "work")  # created later by the course
     assert work.ok and str(tmp_path) in work.detail and "GB free" in work.detail
-    reference = check_speed(REFERENCE_PROBE_S)  # as fast as the reference machine
-    assert reference.detail.endswith("about 2 min here") and reference.ok
-    slow = check_speed(10 * REFERENCE_PROBE_S)  # ten times slower
-    assert not slow.ok and "DIAGNOSE_EPOCHS = 0" in slow.detail
+    fast, laptop = REFERENCE_RUNS["AVX-512"], REFERENCE_RUNS["AVX2"]
+    reference = check_speed(fast["probe_s"])  # as fast as the guide's first column
+    assert "nearest the guide's AVX-512 column" in reference.detail and reference.ok
+    assert f"about {fast['course_s'] / 60:.0f} min here" in reference.detail
+    held = check_speed(laptop["probe_s"] * 1.1)  # a little slower than the AVX2 column
+    assert "nearest the guide's AVX2 column" in held.detail
+    assert f"notebook 05 about {laptop['train_s'] * 1.1 / 60:.0f}" in held.detail
+    minutes = {key: laptop[key] / laptop["probe_s"] / 60 for key in laptop if key != "probe_s"}
+    lean = check_speed(BREAK_MIN / minutes["train_s"] * 1.05)  # 05 just over the break
+    assert not lean.ok and "set DIAGNOSE_EPOCHS = 0" in lean.detail
+    slow = check_speed(BREAK_MIN / minutes["train_no_diagnosis_s"] * 1.5)  # even without it
+    assert not slow.ok and "pair up" in slow.detail and "break" in slow.detail
 
 
 def test_the_runner_checks_this_environment(tmp_path):
