@@ -204,6 +204,15 @@ def test_split_manifest_is_file_level_and_complete(course):
     assert all((course["work"] / "clean" / f).is_file() for f in manifest["file"])
 
 
+def test_notebook_03s_split_in_view_is_the_helpers_split(course):
+    """Notebook 03 splits with train_test_split in view; helpers.split.split_dataset (used by
+    scripts and tests) must give the same manifest for the same folder and seed."""
+    from helpers.split import split_dataset
+
+    written = pd.read_csv(course["work"] / "split.csv")
+    assert written.equals(split_dataset(course["work"] / "clean", seed=42))
+
+
 def test_notebook_model_is_the_recipe_in_helpers(course):
     trained = keras.models.load_model(course["work"] / "model_untrained.keras")
     reference = build_model(*trained.input_shape[1:2], trained.input_shape[3])
