@@ -94,8 +94,17 @@ def _is_number(value) -> bool:
 
 
 def _read_records(path: Path) -> list[dict]:
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    return [json.loads(line) for line in lines if line.strip()]
+    """The records in `path`; a line that is not a JSON object (edited by hand) is skipped."""
+    records = []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "prediction" in record:
+            records.append({"settings": {}, **record})
+    return records
 
 
 def _write_records(path: Path, records: list[dict]) -> None:

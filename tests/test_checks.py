@@ -258,6 +258,9 @@ def test_a_prediction_is_recorded_then_compared_with_validation(tmp_path, capsys
     fails_with(checks.check_prediction, 8, "high", record, words="between 0 and 1", exercise=8)
     assert len(record.read_text().splitlines()) == 2
     assert checks.compare_predictions(tmp_path / "none.json", 8, 0.5, "val_accuracy").empty
+    with record.open("a") as file:
+        file.write("{not json\n[1, 2]\n")  # a learner edited the file by hand
+    assert len(checks.compare_predictions(record, 8, 0.9, "val_accuracy")) == 2
 
 
 def test_recall_threshold(capsys):
