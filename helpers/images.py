@@ -165,35 +165,63 @@ def class_folders(data_dir: str | Path) -> list[Path]:
     return sorted(p for p in data_dir.iterdir() if p.is_dir() and not is_hidden(p))
 
 
-def iter_files(folder: str | Path, include_hidden: bool = False) -> Iterator[Path]:
+#: Why `iter_files` left a folder out, as recorded in `skipped`.
+FOLDER_SKIPS = {
+    "unreadable_folder": "a folder that cannot be read (no permission or a disk error): "
+                         "the photos in it are left out; fix its permissions to include them",
+    "outside_link": "a link to a folder outside the data folder: not followed (copy the "
+                    "photos in instead of linking to them)",
+}
+
+
+def iter_files(folder: str | Path, include_hidden: bool = False, within: str | Path | None = None,
+               skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
     """Every file below `folder` (recursive, sorted, safe against symlink loops).
 
     Hidden files and folders are skipped unless `include_hidden` is true. A folder is listed
     once however many links lead to it, and a link back up to `folder` or above it is not
-    followed (it would pull in other classes' files).
+    followed (it would pull in other classes' files), nor is a folder (or a link) whose real
+    place is outside `within` (default: `folder`'s parent, the data folder of a class
+    folder). Folders left out are appended to `skipped` as (path, reason in `FOLDER_SKIPS`).
+    Special files (named pipes, devices, sockets) are never listed.
     """
     seen: set[Path] = set()
-    stack = [Path(folder)]
-    root = Path(folder).resolve()
+    folder = Path(folder)
+    stack = [folder]
+    root = folder.resolve()
+    boundary = Path(within if within is not None else folder.absolute().parent).resolve()
+
+    def skip(path: Path, reason: str) -> None:
+        if skipped is not None:
+            skipped.append((path, reason))
+
     while stack:
         current = stack.pop()
         try:
             real = current.resolve()
         except (OSError, RuntimeError):
+            skip(current, "unreadable_folder")
             continue
         if real in seen or (real != root and root.is_relative_to(real)):
+            continue
+        if not real.is_relative_to(boundary):
+            skip(current, "outside_link")
             continue
         seen.add(real)
         try:
             entries = sorted(current.iterdir())
         except OSError:
+            skip(current, "unreadable_folder")
             continue
         subfolders = []
         for entry in entries:
             if is_hidden(entry) and not include_hidden:
                 continue
-            if entry.is_dir():
-                subfolders.append(entry)
-            elif entry.is_file():
-                yield entry
+            try:
+                if entry.is_dir():
+                    subfolders.append(entry)
+                elif entry.is_file():
+                    yield entry
+            except OSError:  # a name the file system refuses to look up (too long)
+                skip(entry, "unreadable_folder")
         stack.extend(reversed(subfolders))

@@ -3,7 +3,9 @@
 Notebooks call `check_parameters` right after their parameters cell (a typo or an
 impossible value is reported before any work is done), `require` to fail with "run notebook
 NN first" instead of a confusing error deep inside, and `prepare_output_folder` to
-(re)create folders the kit owns without ever touching a folder of the user's.
+(re)create folders the kit owns without ever touching a folder of the user's. The kit's CSV
+files (manifest, cleaning report, split) are written and read by `write_table` and
+`read_table`, so that a class named `0` or `NA` stays that text and any file name survives.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 #: Written into folders the kit creates, so re-runs may safely replace them.
 OUTPUT_MARKER = ".made-by-course-kit"
@@ -76,6 +80,47 @@ def prepare_output_folder(folder: str | Path, protected: str | Path) -> Path:
 
 def _overlap(a: Path, b: Path) -> bool:
     return a == b or a in b.parents or b in a.parents
+
+
+# --------------------------------------------------------------------------- tables
+
+#: Columns of the kit's CSV files that hold numbers; every other column is text.
+NUMERIC_COLUMNS = frozenset({"label", "width", "height", "bytes"})
+#: A text cell starting with one of these is a formula to a spreadsheet: it is written with a
+#: leading apostrophe (and a cell that starts with an apostrophe gets one more, so reading
+#: back removes exactly one and every value comes back as it was).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _escape(value: Any) -> Any:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, append: bool = False) -> Path:
+    """Save one of the kit's CSV files. Text is UTF-8; a file name that is not (a Latin-1
+    name from an old camera or zip) is kept byte for byte, so reading it back names the same
+    file. `append` adds rows (the header only if the file is new)."""
+    path = Path(path)
+    text = frame.select_dtypes(exclude="number").columns
+    safe = frame.assign(**{col: frame[col].map(_escape) for col in text})
+    safe.to_csv(path, mode="a" if append else "w", header=not (append and path.exists()),
+                index=False, encoding="utf-8", errors="surrogateescape", lineterminator="\n")
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV file the kit wrote (`write_table`): class names and file names stay text
+    (`0`, `1` or `NA` are class names, not numbers or missing values), `NUMERIC_COLUMNS` are
+    numbers (NaN where empty). A file re-saved by a spreadsheet in another encoding still
+    reads: bytes that are not UTF-8 are kept as they are."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                        encoding_errors="surrogateescape")
+    for col in frame.columns:
+        if col in NUMERIC_COLUMNS:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
+        else:
+            frame[col] = frame[col].map(lambda v: v[1:] if v.startswith("'") else v)
+    return frame
 
 
 # --------------------------------------------------------------------------- parameters
