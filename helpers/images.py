@@ -165,12 +165,13 @@ def class_folders(data_dir: str | Path) -> list[Path]:
     return sorted(p for p in data_dir.iterdir() if p.is_dir() and not is_hidden(p))
 
 
-#: Why `iter_files` left a folder out, as recorded in `skipped`.
-FOLDER_SKIPS = {
+#: Why `iter_files` left something out, as recorded in `skipped`.
+SKIP_REASONS = {
     "unreadable_folder": "a folder that cannot be read (no permission or a disk error): "
                          "the photos in it are left out; fix its permissions to include them",
     "outside_link": "a link to a folder outside the data folder: not followed (copy the "
                     "photos in instead of linking to them)",
+    "not_a_file": "not a regular file (a named pipe, device, socket or broken link): not a photo",
 }
 
 
@@ -182,8 +183,8 @@ def iter_files(folder: str | Path, include_hidden: bool = False, within: str | P
     once however many links lead to it, and a link back up to `folder` or above it is not
     followed (it would pull in other classes' files), nor is a folder (or a link) whose real
     place is outside `within` (default: `folder`'s parent, the data folder of a class
-    folder). Folders left out are appended to `skipped` as (path, reason in `FOLDER_SKIPS`).
-    Special files (named pipes, devices, sockets) are never listed.
+    folder). What is left out is appended to `skipped` as (path, reason in `SKIP_REASONS`):
+    those folders, and special files (named pipes, devices, sockets, broken links).
     """
     seen: set[Path] = set()
     folder = Path(folder)
@@ -222,6 +223,8 @@ def iter_files(folder: str | Path, include_hidden: bool = False, within: str | P
                     subfolders.append(entry)
                 elif entry.is_file():
                     yield entry
+                else:
+                    skip(entry, "not_a_file")
             except OSError:  # a name the file system refuses to look up (too long)
                 skip(entry, "unreadable_folder")
         stack.extend(reversed(subfolders))
