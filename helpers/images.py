@@ -203,10 +203,10 @@ def iter_files(folder: str | Path, include_hidden: bool = False, within: str | P
         except (OSError, RuntimeError):
             skip(current, "unreadable_folder")
             continue
-        if real in seen or (real != root and root.is_relative_to(real)):
-            continue
         if not real.is_relative_to(boundary):
             skip(current, "outside_link")
+            continue
+        if real in seen or (real != root and root.is_relative_to(real)):
             continue
         seen.add(real)
         try:
