@@ -27,7 +27,7 @@ from helpers.synthetic import generate_dataset
 ROOT = Path(__file__).resolve().parent.parent
 KIT_FILES = ("README.md", "INSTRUCTOR.md", "requirements.txt", "environment.yml",
              "pyproject.toml", "data/README.md", "docs/running.md", "docs/own-photos.md",
-             "docs/troubleshooting.md")
+             "docs/troubleshooting.md", "docs/platforms.md")
 
 
 def download_wheels(requirements: Path, wheelhouse: Path, pip_options: Sequence[str] = ()) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import os
+import platform
+import re
 import shutil
 import sys
 import tempfile
@@ -20,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Free space the course needs in WORK_DIR (generated faces, clean copies, models, logs).
@@ -46,11 +49,20 @@ class Check:
     detail: str
 
 
+def supported_pythons(pyproject: Path = ROOT / "pyproject.toml") -> SpecifierSet:
+    """The Python versions the kit installs on: `requires-python` in pyproject.toml, the versions
+    every requirement has wheels for (docs/platforms.md, `tools/resolve_platforms.py`)."""
+    found = re.search(r'^requires-python\s*=\s*"([^"]+)"', pyproject.read_text(), re.M)
+    return SpecifierSet(found[1] if found else "")
+
+
 def check_python() -> Check:
-    version = ".".join(map(str, sys.version_info[:3]))
-    ok = (3, 10) <= sys.version_info[:2] <= (3, 12)
+    version = platform.python_version()
+    supported = supported_pythons()
+    ok = supported.contains(version)
     return Check("Python", ok, version if ok else
-                 f"{version}: the kit needs Python 3.10-3.12 (TensorFlow's wheels)")
+                 f"{version}: the kit needs Python {supported} (the versions all its packages "
+                 "have wheels for); install one of those and make the environment again")
 
 
 def check_packages(requirements: Path = ROOT / "requirements.txt") -> list[Check]:

@@ -80,3 +80,17 @@ def test_the_parameter_table_matches_the_notebooks_and_the_checks():
         assert default == expected_default, name
         is_ok, _ = PARAMETER_RULES[name]
         assert is_ok(default), name
+
+
+def test_the_supported_pythons_are_the_ones_that_resolve_everywhere():
+    """pyproject's requires-python (which the pre-flight check reads) is exactly the Pythons
+    whose column in docs/platforms.md resolves on every system."""
+    from helpers.preflight import supported_pythons
+
+    lines = [line for line in (REPO / "docs" / "platforms.md").read_text().splitlines()
+             if line.startswith("| ")]
+    pythons = re.findall(r"Python (3\.\d+)", lines[0])
+    rows = [line.strip("|").split("|")[1:] for line in lines[1:]]
+    everywhere = {v for i, v in enumerate(pythons)
+                  if all(row[i].strip().startswith("yes") for row in rows)}
+    assert {v for v in pythons if supported_pythons().contains(v + ".0")} == everywhere
