@@ -2,7 +2,10 @@
 
 `make_dataset` is a `tf.data` pipeline (decode → resize → scale → cache → shuffle → batch →
 augment → prefetch). Decoding calls `helpers.images.load_image`, the same function that
-cleaning and prediction use, so all three see exactly the same pixels.
+cleaning and prediction use, so all three see exactly the same pixels. A folder whose decoded
+pictures would not fit `CACHE_BUDGET_BYTES` is streamed from disk instead (shuffle → decode →
+batch, every epoch): memory stays flat however many pictures there are, and the batches are
+the same ones, in the same order.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import tensorflow as tf
 from helpers.images import load_image
 
 AUTOTUNE = tf.data.AUTOTUNE
+#: Decoded pictures are kept in memory up to this many bytes (float32 pixels: a 48x48 grey
+#: picture is 9 kB, so about 116,000 of them; 256x256 colour is 786 kB, about 1,360); a larger
+#: set is decoded from disk every epoch. `make_dataset(..., cache_budget=...)` changes it.
+CACHE_BUDGET_BYTES = 1 << 30
 
 
 def build_augmentation(seed: int = 42) -> keras.Sequential:
@@ -46,11 +53,13 @@ def make_dataset(
     training: bool = False,
     seed: int = 42,
     augmentation: keras.Sequential | None = None,
+    cache_budget: int = CACHE_BUDGET_BYTES,
 ) -> tf.data.Dataset:
     """Batches of (images, labels) from image files.
 
-    Images are decoded once and cached in memory. With `training=True` the order is
-    shuffled every epoch (from `seed`) and `augmentation`, if given, is applied. The files
+    Images are decoded once and cached in memory if they fit `cache_budget` bytes, otherwise
+    decoded from disk every epoch (same batches, flat memory). With `training=True` the order
+    is shuffled every epoch (from `seed`) and `augmentation`, if given, is applied. The files
     should be cleaned ones (notebook 02); missing files are reported before any decoding.
     """
     if len(paths) != len(labels):
@@ -74,10 +83,18 @@ def make_dataset(
 
     labels_array = np.asarray(labels, dtype=np.float32)
     ds = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), labels_array))
-    ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=AUTOTUNE, deterministic=True)
-    ds = ds.cache()
-    if training:
+    in_memory = len(paths) * image_size * image_size * channels * 4 <= cache_budget
+
+    def decoded(ds: tf.data.Dataset) -> tf.data.Dataset:
+        return ds.map(lambda p, y: (decode(p), y), num_parallel_calls=AUTOTUNE,
+                      deterministic=True)
+
+    if in_memory:
+        ds = decoded(ds).cache()
+    if training:  # the same permutation whether pictures or their paths are shuffled
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if not in_memory:
+        ds = decoded(ds)
     ds = ds.batch(batch_size)
     if training and augmentation is not None:
         ds = ds.map(

@@ -53,3 +53,24 @@ def test_mismatched_or_empty_inputs_are_explained():
         make_dataset(["a", "b"], [0])
     with pytest.raises(ValueError, match="empty"):
         make_dataset([], [])
+
+
+def test_a_set_larger_than_the_cache_budget_streams_the_same_batches(files):
+    """Over the budget nothing is cached (pictures are decoded from disk every epoch), and the
+    epochs are the very same batches in the same order, so training does not change."""
+    paths, labels = files
+
+    def epochs(budget):
+        ds = make_dataset(paths, labels, image_size=8, channels=1, batch_size=4, training=True,
+                          seed=5, cache_budget=budget)
+        return ds, [np.concatenate([x.numpy().ravel() for x, _ in ds]) for _ in range(2)]
+
+    cached_ds, cached = epochs(10**9)
+    streamed_ds, streamed = epochs(8 * 8 * 4 * 9)  # room for 9 of the 10 pictures
+    assert not np.allclose(cached[0], cached[1])  # reshuffled each epoch
+    assert all(np.array_equal(a, b) for a, b in zip(cached, streamed))
+    for path in paths:  # now only the cached set can give a third epoch
+        path.unlink()
+    assert len(list(cached_ds)) == 3
+    with pytest.raises(Exception, match="(?i)file|no such"):
+        list(streamed_ds)
