@@ -4,14 +4,25 @@ Every image the kit touches goes through `open_image` (decode, fix orientation, 
 transparency, convert to RGB) and `to_array` (grey or colour, resize, scale to [0, 1]).
 Because there is exactly one path from file to pixels, an image cannot be read one way
 for training and another way for prediction (the seed tutorial's BGR-vs-RGB bug).
+
+`open_image` is safe on files made to hurt: it opens only regular files (a named pipe
+would block), and before decoding it checks what would cost minutes or gigabytes (too many
+pixels, JPEG scans or PNG chunks, a PNG chunk longer than the file); each limit is a
+module constant, named in the refusal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
+import re
+import stat
+import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -25,6 +36,12 @@ MAX_PIXELS = 120_000_000
 #: Larger images are decoded reduced to fit this many pixels per side (JPEG at once, via
 #: `draft`): a 10000×10000 photo costs megabytes, not gigabytes, and the model sees 48 anyway.
 MAX_SIDE = 2048
+#: Refuse JPEGs with more scans than this: each scan is another pass over the whole picture
+#: (a progressive JPEG has about 10, a baseline one 1; a crafted one thousands, minutes to decode).
+MAX_JPEG_SCANS = 100
+#: Refuse PNGs with more chunks than this besides image data (IDAT, fdAT, fcTL): Pillow parses
+#: every one (normal PNGs have a few: colour profile, text, physical size).
+MAX_PNG_CHUNKS = 1000
 
 #: Reason codes used by `ImageError` and the cleaning report, with a user-facing explanation.
 REASONS = {
@@ -33,7 +50,8 @@ REASONS = {
     "unsupported_format": "a format the kit does not read (use JPEG, PNG, BMP, GIF, WebP, TIFF)",
     "corrupt": "the image is truncated or damaged and cannot be decoded",
     "unreadable": "the file cannot be read (no permission, a broken link or a disk error)",
-    "too_large": f"the image has more than {MAX_PIXELS:,} pixels",
+    "not_a_file": "not a regular file (a folder, named pipe, device or socket): not a photo",
+    "too_large": "the image is too large, or too costly to decode, for the kit's limits",
     "too_small": "the image is smaller than the minimum size",
     "duplicate": "an exact copy of another image in the same class",
     "near_duplicate": "a near copy (resized, re-encoded, brightened) of another image in the class",
@@ -47,13 +65,23 @@ REASONS = {
 }
 
 
+def readable(text: str) -> str:
+    """`text` (a file name or a message naming one) safe to print: bytes of a name that are
+    not UTF-8, which Python keeps as lone surrogates, are shown as `\\xe9` escapes."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 class ImageError(ValueError):
     """An image file that cannot be used; `reason` is one of `REASONS`."""
 
     def __init__(self, path: str | Path, reason: str, detail: str = ""):
         self.path = Path(path)
         self.reason = reason
-        message = f"{self.path.name}: {REASONS[reason]}"
+        message = f"{readable(self.path.name)}: {REASONS[reason]}"
         super().__init__(message + (f" ({detail})" if detail else ""))
 
 
@@ -61,38 +89,134 @@ def _looks_like_text(head: bytes) -> bool:
     return b"\x00" not in head and all(b >= 9 for b in head[:256])
 
 
+#: What a file that is not a regular file is, by `stat.S_IFMT` of its mode.
+_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe",
+               stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+
+
+def _check_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise ImageError(path, "not_a_file", _FILE_KINDS.get(stat.S_IFMT(mode), "special file"))
+
+
+def _open_nonblocking(name: str, flags: int) -> int:
+    """Open without waiting: a file swapped for a named pipe after `os.stat` cannot block."""
+    return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _limit(name: str) -> str:
+    return f"the limit is helpers.images.{name} = {globals()[name]:,}; raise it to read this file"
+
+
+#: In a JPEG's entropy-coded data every 0xFF is followed by 0x00 (or is a restart marker
+#: 0xD0-0xD7), so the next other 0xFF pair is the next marker.
+_NEXT_JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _count_jpeg_scans(data: mmap.mmap) -> int:
+    """The scans (SOS markers) of a JPEG's first picture, counting no further than one past
+    `MAX_JPEG_SCANS`; the walk goes marker by marker, so bytes inside metadata never count."""
+    pos, scans = 2, 0  # after the start-of-image marker
+    while pos + 4 <= len(data) and scans <= MAX_JPEG_SCANS and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xD9:  # end of the first picture (an MPO's others, a trailer, follow)
+            break
+        if marker == 0xFF or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # fill, no length
+            pos += 1 if marker == 0xFF else 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            scans += 1
+            following = _NEXT_JPEG_MARKER.search(data, pos)
+            if following is None:
+                break
+            pos = following.start()
+    return scans
+
+
+_PNG_IMAGE_DATA = frozenset({b"IDAT", b"fdAT", b"fcTL"})
+
+
+def _check_png_chunks(path: Path, data: mmap.mmap) -> None:
+    """Refuse a PNG whose chunks claim more bytes than the file holds (Pillow would try to read
+    them all at once) or that has more than `MAX_PNG_CHUNKS` chunks besides image data."""
+    pos, others = 8, 0  # after the signature
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if pos + 12 + length > len(data):
+            raise ImageError(path, "corrupt", f"its {kind.decode('latin-1')!r} chunk claims "
+                                              f"{length:,} bytes, more than the file holds")
+        if kind == b"IEND":
+            break
+        others += kind not in _PNG_IMAGE_DATA
+        if others > MAX_PNG_CHUNKS:
+            raise ImageError(path, "too_large", f"more than {MAX_PNG_CHUNKS:,} chunks besides "
+                                                f"the image data; {_limit('MAX_PNG_CHUNKS')}")
+        pos += 12 + length
+
+
+def _check_structure(path: Path, head: bytes, fileno: int) -> None:
+    """Refuse a JPEG or PNG built to cost minutes or gigabytes, before even Pillow's parser
+    (which reads every PNG chunk before the image data when it opens the file) sees it."""
+    is_png, is_jpeg = head.startswith(b"\x89PNG\r\n\x1a\n"), head.startswith(b"\xff\xd8")
+    if not (is_png or is_jpeg):
+        return
+    with mmap.mmap(fileno, 0, access=mmap.ACCESS_READ) as data:
+        if is_png:
+            _check_png_chunks(path, data)
+        elif _count_jpeg_scans(data) > MAX_JPEG_SCANS:
+            raise ImageError(path, "too_large", f"more than {MAX_JPEG_SCANS:,} scans (a "
+                                                f"progressive JPEG has about 10); "
+                                                f"{_limit('MAX_JPEG_SCANS')}")
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Decode an image file into an RGB PIL image, or raise `ImageError` saying why not.
 
     Handles EXIF rotation, transparency (flattened on white), palette, CMYK, 16-bit and
     animated images (first frame). Images with a side above `MAX_SIDE` are shrunk to fit it
-    while decoding (`Image.thumbnail`, which asks the JPEG decoder for a reduced size).
+    while decoding (see `_reduce_transparent`). Only regular files are opened (reason
+    `not_a_file`); files over the limits above are refused before decoding (`too_large`).
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        _check_regular(path, path.stat().st_mode)
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            info = os.fstat(f.fileno())
+            _check_regular(path, info.st_mode)
+            if info.st_size == 0:
+                raise ImageError(path, "empty_file")
             head = f.read(512)
+            f.seek(0)
+            return _to_rgb(_decode(path, f, head))
     except OSError as err:
-        raise ImageError(path, "unreadable", err.strerror or str(err)) from err
-    if size == 0:
-        raise ImageError(path, "empty_file")
+        detail = "file not found" if isinstance(err, FileNotFoundError) else err.strerror
+        raise ImageError(path, "unreadable", detail or str(err)) from err
+
+
+def _decode(path: Path, f: BinaryIO, head: bytes) -> Image.Image:
+    """Decode the open file `f` (its first bytes: `head`), oriented and at most `MAX_SIDE`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            _check_structure(path, head, f.fileno())
+            img = Image.open(f)
             if img.format not in SUPPORTED_FORMATS:
                 raise ImageError(path, "unsupported_format", f"format {img.format}")
             if img.width * img.height > MAX_PIXELS:
-                raise ImageError(path, "too_large", f"{img.width}x{img.height}")
+                raise ImageError(path, "too_large", f"{img.width}x{img.height} pixels; "
+                                                    f"{_limit('MAX_PIXELS')}")
             if max(img.size) > MAX_SIDE:
-                img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=1.0)
+                img = _reduce_transparent(img)  # the decoded picture is freed here
+                img.thumbnail((MAX_SIDE, MAX_SIDE), reducing_gap=1.0)  # JPEG: decoded reduced
             img.load()
-            img = ImageOps.exif_transpose(img)
+            return ImageOps.exif_transpose(img)
     except ImageError:
         raise
     except Image.DecompressionBombError as err:
         raise ImageError(path, "too_large", str(err)) from err
+    except MemoryError as err:
+        raise ImageError(path, "too_large", "not enough memory to decode it") from err
     except Image.UnidentifiedImageError as err:
         lowered = head.lstrip().lower()
         if path.suffix.lower() == ".svg" or lowered.startswith(b"<svg") or b"<svg" in lowered:
@@ -100,9 +224,28 @@ def open_image(path: str | Path) -> Image.Image:
         if _looks_like_text(head):
             raise ImageError(path, "not_an_image") from err
         raise ImageError(path, "corrupt", "unknown or damaged image data") from err
-    except (OSError, SyntaxError, ValueError) as err:
+    except (OSError, SyntaxError, ValueError, struct.error) as err:
         raise ImageError(path, "corrupt", str(err)) from err
-    return _to_rgb(img)
+
+
+def _reduce_transparent(img: Image.Image) -> Image.Image:
+    """A picture with transparency and a side of at least twice `MAX_SIDE`, put on white and
+    reduced by a whole factor, band by band; any other picture as it is.
+
+    Resizing it whole would first make a premultiplied copy as large as the decoded picture
+    (+480 MB at 120 megapixels); averaging after putting it on white gives the same pixels.
+    """
+    factor = max(img.size) // MAX_SIDE
+    if img.mode not in ("RGBA", "LA") or factor < 2:
+        return img
+    width, height = img.size
+    rows = 64 * factor  # a band: a few megabytes, a whole number of reduced rows
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        band = img.crop((0, top, width, min(top + rows, height)))
+        reduced.paste(_to_rgb(band).reduce(factor), (0, top // factor))
+    reduced.info = img.info  # the EXIF orientation, applied once shrunk
+    return reduced
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
