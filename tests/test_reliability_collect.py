@@ -8,6 +8,7 @@ starts and stops; every test that could hang has a timeout.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import os
 import stat
@@ -98,9 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
         kind, _, fmt = path.partition("/")
         if kind == "ok":
             self._send(PNG if fmt == "png" else JPEG, f"image/{fmt}")
-        elif kind in ("octet", "binary", "none"):
+        elif kind in ("octet", "binary", "none", "odd"):
             body, _ = SNIFFED.get(fmt, (b"<html><body>a login page</body></html>", ""))
-            ctype = {"octet": "application/octet-stream", "binary": "binary/octet-stream"}
+            ctype = {"octet": "application/octet-stream", "binary": "binary/octet-stream",
+                     "odd": "image/x-unheard-of"}
             self._send(body, ctype.get(kind))
         elif path == "html-as-jpeg":
             self._send(b"<html><body>hotlinking not allowed</body></html>", "image/jpeg")
@@ -124,14 +126,27 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(b"not found", "text/plain", 404)
 
 
-@pytest.fixture
-def server(monkeypatch):
+class _KeepAliveHandler(_Handler):
+    """HTTP/1.1: the connection stays open for the next URL; counts the connections."""
+
+    protocol_version = "HTTP/1.1"
+    clients: set = set()
+
+    def setup(self):
+        super().setup()
+        self.clients.add(self.client_address)
+
+
+@pytest.fixture(params=[_Handler])
+def server(request, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setattr(collect, "_BACKOFF_FACTOR", 0)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    request.param.clients = set()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), request.param)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield SimpleNamespace(base=f"http://127.0.0.1:{httpd.server_address[1]}")
+    yield SimpleNamespace(base=f"http://127.0.0.1:{httpd.server_address[1]}",
+                          clients=request.param.clients)
     httpd.shutdown()
     httpd.server_close()
 
@@ -159,7 +174,20 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(tmp_path, server, path):
     assert list(result["status"]) == ["too_slow", "downloaded"]  # and the list goes on
     assert elapsed < 3, f"took {elapsed:.1f} s with a 1 s deadline"
     assert [p.suffix for p in stored(tmp_path / "data")] == [".png"]  # no partial file kept
-    assert collect.DOWNLOAD_DEADLINE == 60
+    default = inspect.signature(download_urls).parameters["deadline"].default
+    assert default == collect.DOWNLOAD_DEADLINE == 60
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("server", [_KeepAliveHandler], indirect=True)
+def test_the_deadline_also_cuts_off_a_kept_alive_connection(tmp_path, server):
+    urls = url_list(tmp_path, [f"{server.base}/ok/png", f"{server.base}/slow-body"])
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match="too_slow"):
+        result = download_urls(urls, "happy", tmp_path / "data", retries=0, deadline=1)
+    assert list(result["status"]) == ["downloaded", "too_slow"]
+    assert len(server.clients) == 1  # the slow URL came over the first URL's connection
+    assert time.monotonic() - start < 3
 
 
 # --------------------------------------------------------------------------- 2. file names
@@ -263,9 +291,9 @@ def test_url_lists_in_other_encodings_are_refused_naming_the_file(tmp_path, raw,
 @pytest.mark.timeout(30)
 def test_images_with_a_generic_or_missing_content_type_are_recognised_by_their_bytes(
         tmp_path, server):
-    paths = [f"{kind}/{fmt}" for kind in ("octet", "binary", "none") for fmt in SNIFFED]
-    urls = url_list(tmp_path, [f"{server.base}/{p}" for p in [*paths, "octet/text",
-                                                               "none/text", "html-as-jpeg"]])
+    paths = [f"{kind}/{fmt}" for kind in ("octet", "binary", "none", "odd") for fmt in SNIFFED]
+    urls = url_list(tmp_path, [f"{server.base}/{p}" for p in [
+        *paths, "octet/text", "none/text", "odd/text", "html-as-jpeg"]])
     data = tmp_path / "data"
 
     result = download_urls(urls, "happy", data, retries=0)
@@ -275,6 +303,7 @@ def test_images_with_a_generic_or_missing_content_type_are_recognised_by_their_b
         **{p: ("downloaded" if p.startswith("octet/") else "already_present") for p in paths},
         "octet/text": "not_an_image",
         "none/text": "not_an_image",
+        "odd/text": "unsupported_format",  # an image type we do not know, and no known bytes
         "html-as-jpeg": "downloaded",  # the header names an image: cleaning decodes and decides
     }
     by_path = dict(zip(got, result["stored_path"], strict=True))
