@@ -9,6 +9,11 @@ peak RSS (`resource.getrusage`) is that row's alone. `default` is what `make_dat
 
     python benchmarks/memory_benchmark.py                       # 10k, 50k, 200k (about 15 min)
     python benchmarks/memory_benchmark.py --sizes 2000,10000
+    python benchmarks/memory_benchmark.py --course [--quick]   # the whole course's peak memory
+
+`--course` runs `python -m helpers.course run` and samples, twice a second, the memory of the
+runner and every kernel it starts (the sum of their RSS, as a 2 GB Binder or JupyterHub limit
+counts it).
 """
 
 from __future__ import annotations
@@ -29,6 +34,30 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MODES = ("cached", "streamed", "default")
+
+
+def course_peak_memory(quick: bool) -> tuple[float, float, float]:
+    """Run the course into a temporary folder: (peak MB of all its processes together, peak MB
+    of the largest one, seconds)."""
+    import psutil
+
+    with tempfile.TemporaryDirectory(prefix="memory-course-") as tmp:
+        command = [sys.executable, "-m", "helpers.course", "run", "--out", tmp,
+                   "-p", "WORK_DIR", str(Path(tmp) / "work")] + (["--quick"] if quick else [])
+        start = time.perf_counter()
+        runner = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+        total = largest = 0.0
+        while runner.poll() is None:
+            try:
+                tree = [psutil.Process(runner.pid), *psutil.Process(runner.pid).children(True)]
+                sizes = [p.memory_info().rss / 2**20 for p in tree if p.is_running()]
+            except psutil.Error:
+                continue
+            total, largest = max(total, sum(sizes)), max(largest, max(sizes, default=0))
+            time.sleep(0.5)
+        if runner.returncode:
+            raise SystemExit(f"the course failed (exit {runner.returncode})")
+        return total, largest, time.perf_counter() - start
 
 
 def make_folder(base: list[Path], n: int, out: Path) -> list[Path]:
@@ -69,8 +98,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base", type=int, default=10000, help="generated faces to link from")
     p.add_argument("--image-size", type=int, default=48)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--course", action="store_true", help="the whole course's peak memory")
+    p.add_argument("--quick", action="store_true", help="with --course: the QUICK course")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.course:
+        total, largest, seconds = course_peak_memory(args.quick)
+        print(f"{'QUICK' if args.quick else 'default'} course: peak {total:,.0f} MB for the runner "
+              f"and its kernels together, {largest:,.0f} MB for the largest process "
+              f"({seconds / 60:.1f} min)")
+        return 0
     if args.child:
         print(json.dumps(one_epoch(Path(args.child[0]), args.child[1], args.image_size,
                                    args.batch_size)))
