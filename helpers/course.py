@@ -14,7 +14,7 @@ only that and one line per notebook: what the kernels print on the side (TensorF
 lines, warnings) goes to `course.log` next to the executed copies (`--verbose` shows it live).
 If a notebook fails, the run stops, names the notebook, the cell and the error, and exits with
 status 1. Parameters are checked before anything runs (`helpers.workspace.check_parameters`): a
-bad one exits with status 2.
+bad one exits with status 2, as does an `--out` that is a file (every command).
 
 `catch-up NN` is for a learner who is stuck: it runs the solution notebooks before NN into
 their WORK_DIR, so NN finds every file it needs; their own notebooks are not touched. Neither
@@ -42,6 +42,18 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 DEFAULT_PARAMETERS = {"DATA_DIR": ROOT / "data" / "generated", "WORK_DIR": ROOT / "work"}
 PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR")
+
+
+def folder_problem(folder: Path, option: str = "--out") -> str | None:
+    """Why `folder` cannot be made or used as an output folder (it, or a folder above it, is a
+    file), in words that name `option`; None if it can."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if path.is_dir():
+                return None
+            return (f"{option} {folder}: {path} is a file, not a folder. Give a folder (new or "
+                    "existing) instead, or move that file away.")
+    return None
 
 
 def notebooks() -> list[Path]:
@@ -205,6 +217,9 @@ def catch_up_to(target: str, pairs: Sequence[Sequence[str]], quick: bool) -> int
     before = [n for n in numbers if n < target]
     work_dir = Path(params["WORK_DIR"])
     out_dir = work_dir / "executed" / "catch-up"
+    if problem := folder_problem(out_dir, "WORK_DIR"):
+        print(problem, file=sys.stderr)
+        return 2
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"Catching up for notebook {target}: running the solutions of {before[0]}-{before[-1]} "
           f"into {work_dir}; your own notebooks are not touched.")
@@ -264,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                            help="also put the solution notebooks in kit/notebooks/, so "
                            "catch-up works in the room (learners can open them)")
     args = parser.parse_args(argv)
+    if getattr(args, "out", None) is not None and (problem := folder_problem(args.out)):
+        print(problem, file=sys.stderr)
+        return 2
     if args.command == "catch-up":
         return catch_up_to(args.notebook, args.parameter, args.quick)
     if args.command == "classroom":
@@ -308,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     work_dir = Path(params["WORK_DIR"])
     out_dir = (args.out or work_dir / "executed").resolve()
+    if problem := folder_problem(out_dir, "--out" if args.out else "WORK_DIR"):
+        print(problem, file=sys.stderr)
+        return 2
     log_path = out_dir / "course.log"
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"Executed notebooks go to {out_dir}")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 from skimage.feature import hog
+
+from helpers.workspace import read_table
 
 
 def last_conv_index(model: keras.Sequential) -> int:
@@ -119,7 +120,7 @@ def mouth_boxes(work_dir: str | Path, files: Sequence[str], image_size: int) -> 
     mouths = json.loads((work_dir / "collect.json").read_text()).get("mouths")
     if not mouths:
         return None
-    report = pd.read_csv(work_dir / "cleaning_report.csv").set_index("output")
+    report = read_table(work_dir / "cleaning_report.csv").set_index("output")
     boxes = []
     for file in files:
         row = report.loc[f"clean/{file}"]

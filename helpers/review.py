@@ -22,14 +22,16 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.clean import REPORT_NAME, copy_usable
+from helpers.clean import REPORT_NAME, check_copies, copy_usable, free_path, readable_name
 from helpers.images import ImageError, open_image
 from helpers.plots import show_images
+from helpers.workspace import write_table
 
 #: What a mark asks for: keep the image in its class, set it aside, or move it to the other
 #: class (the kit is binary).
 MARKS = ("keep", "set_aside", "move")
-#: Prefix of a moved copy's name in the other class's clean folder (names cannot collide).
+#: Prefix of a moved copy's name in the other class's clean folder (a name already there gets
+#: a tag instead of being replaced: `helpers.clean.free_path`).
 MOVED_PREFIX = "from_{}__"
 _BLANKS = {"reason": "", "detail": "", "output": ""}
 
@@ -38,7 +40,7 @@ def _current_mark(row: pd.Series) -> str:
     """The mark that describes where a row's copy is now."""
     if row["outcome"] == "set_aside":
         return "set_aside"
-    return "move" if Path(row["output"]).parent.name != row["class"] else "keep"
+    return "move" if Path(row["output"]).parent.name != readable_name(row["class"]) else "keep"
 
 
 def _other_class(report: pd.DataFrame, cls: str) -> str:
@@ -78,7 +80,8 @@ def apply_review(
     folder and `work_dir/set_aside/<class>/`; a set-aside image that is kept or moved is
     converted to PNG if its format needs it. Marks that match where a copy already is change
     nothing, so applying the same marks twice is harmless. Every mark is checked before
-    anything moves: an image that cannot be decoded cannot be kept. Returns the updated report
+    anything moves: an image that cannot be decoded cannot be kept. A copy never replaces
+    another: a name already taken in the target folder gets a tag. Returns the updated report
     (`class` stays the folder the original is in; `output` says where the copy is now) and
     writes it to `work_dir/cleaning_report.csv`.
     """
@@ -107,33 +110,33 @@ def apply_review(
 
     for i, mark, source, target_class in plan:
         row = report.loc[i]
-        name = source.name.removeprefix(MOVED_PREFIX.format(row["class"]))
+        moved_prefix = readable_name(MOVED_PREFIX.format(row["class"]))
+        name = source.name.removeprefix(moved_prefix)
         if mark == "move":
-            name = MOVED_PREFIX.format(row["class"]) + name
+            name = moved_prefix + name
+        folder = "set_aside" if mark == "set_aside" else "clean"
+        target = work_dir / folder / readable_name(target_class) / name
         was = f"{row['outcome']}{': ' + row['reason'] if row['reason'] else ''}"
-        if mark == "set_aside":
-            target = work_dir / "set_aside" / target_class / name
+        outcome = row["outcome"]
+        if mark != "set_aside" and outcome == "set_aside":  # back to training: PNG if need be
+            target, conversion = copy_usable(source, target)
+            source.unlink()
+            outcome = "converted" if conversion else "kept"
+        else:
+            target = free_path(target, review_keys(report.loc[[i]]).iloc[0])
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(source, target)
+        if mark == "set_aside":
             outcome, reason, detail = "set_aside", "set_aside_on_review", "set aside on review"
+        elif mark == "move":
+            reason, detail = "relabelled", f"moved to {target_class} on review"
         else:
-            target = work_dir / "clean" / target_class / name
-            outcome = row["outcome"]
-            if outcome == "set_aside":
-                target, conversion = copy_usable(source, target)
-                source.unlink()
-                outcome = "converted" if conversion else "kept"
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(source, target)
-            if mark == "move":
-                reason, detail = "relabelled", f"moved to {target_class} on review"
-            else:
-                reason, detail = "kept_on_review", f"kept in {target_class} on review"
+            reason, detail = "kept_on_review", f"kept in {target_class} on review"
         report.loc[i, ["outcome", "reason", "detail", "output"]] = [
             outcome, reason, f"{detail} (was {was})", target.relative_to(work_dir).as_posix(),
         ]
-    report.to_csv(work_dir / REPORT_NAME, index=False)
+    write_table(report, work_dir / REPORT_NAME)
+    check_copies(report, work_dir)
     return report
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from helpers.clean import REPORT_NAME, why_unreadable
 from helpers.images import class_folders, iter_files, sha256_of
+from helpers.workspace import read_table
 
 SPLITS = ("train", "val", "test")
 #: Validation and test each get 15% of a folder, but no more than this many images (and no less
@@ -31,17 +33,39 @@ def default_fractions(n_images: int) -> tuple[float, float]:
     return share, share
 
 
+def _unreadable_in_report(image_dir: Path, classes: list[str]) -> str:
+    """A sentence naming the data folder's folders that cleaning could not read for these
+    classes (from the cleaning report next to `image_dir`), or ''."""
+    report_path = image_dir.parent / REPORT_NAME
+    if not report_path.is_file():
+        return ""
+    report = read_table(report_path)
+    unreadable = report[(report["reason"] == "unreadable_folder") & report["class"].isin(classes)]
+    if unreadable.empty:
+        return ""
+    return (f" Cleaning could not read {', '.join(unreadable['file'])} in DATA_DIR: "
+            f"{unreadable['detail'].iloc[0]}.")
+
+
 def list_pictures(image_dir: str | Path) -> pd.DataFrame:
     """Every image in `image_dir/<class>/`: `file` (relative), `class`, `label` (index in sorted
     class names) and `sha256` (of its bytes), sorted by file. Raises ValueError unless there
-    are exactly two classes with at least 5 images each."""
+    are exactly two classes with at least 5 images each (naming a folder of the user's that
+    cleaning could not read), PermissionError if a folder in `image_dir` cannot be read."""
     image_dir = Path(image_dir)
     classes = [folder.name for folder in class_folders(image_dir)]
+    skipped: list[tuple[Path, str]] = []
     rows = [
         {"file": f.relative_to(image_dir).as_posix(), "class": name, "label": label}
         for label, name in enumerate(classes)
-        for f in iter_files(image_dir / name)
+        for f in iter_files(image_dir / name, skipped=skipped)
     ]
+    for folder, reason in skipped:
+        if reason == "unreadable_folder":
+            raise PermissionError(
+                f"{folder} cannot be read ({why_unreadable(folder)}), so its images cannot be "
+                f"split: give yourself access to it (e.g. chmod -R u+rwX {image_dir}), or run "
+                "notebook 02_clean_data again to make it afresh.")
     files = pd.DataFrame(rows, columns=["file", "class", "label"])
     counts = files["class"].value_counts().reindex(classes, fill_value=0).to_dict()
     if len(classes) > 2:
@@ -54,8 +78,9 @@ def list_pictures(image_dir: str | Path) -> pd.DataFrame:
         raise ValueError(
             f"Need two classes with at least 5 images each to split; found {counts} usable "
             f"images in {image_dir}. Add photos to the class that is short or missing "
-            "(WORK_DIR/cleaning_report.csv says which files were set aside and why), then run "
-            "notebook 02_clean_data again."
+            f"(WORK_DIR/{REPORT_NAME} says which files were set aside and why), then run "
+            "notebook 02_clean_data again." + _unreadable_in_report(
+                image_dir, [c for c, n in counts.items() if n < 5])
         )
     files["sha256"] = [sha256_of(image_dir / f) for f in files["file"]]
     return files.sort_values("file").reset_index(drop=True)

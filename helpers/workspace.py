@@ -193,13 +193,30 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+def _source_problems(source: Path, params: Mapping[str, Any]) -> list[str]:
+    """SOURCE_DIR (the user's photos) must be apart from DATA_DIR (the imported copies) and
+    WORK_DIR (which the kit empties and rewrites)."""
+    problems = []
+    for name, example in (("DATA_DIR", "'../data/imported'"), ("WORK_DIR", "'../work'")):
+        if name in params and _is_path(params[name]):
+            folder = Path(params[name]).expanduser().resolve()
+            if _overlap(source, folder):
+                problems.append(
+                    f"SOURCE_DIR {source} and {name} {folder} overlap: the kit copies your "
+                    f"photos out of SOURCE_DIR and rewrites {name}, so keep them apart. Set "
+                    f"{name} to a folder of its own, e.g. {example}, or SOURCE_DIR to the "
+                    "folder that holds only your class subfolders (happy/, sad/)")
+    return problems
+
+
 def check_parameters(namespace: Mapping[str, Any] | None = None, /, **params: Any) -> None:
     """Raise ValueError listing every bad notebook parameter with its allowed values.
 
     In a notebook, `check_parameters(globals())` checks every parameter the notebook defines.
-    Besides each value on its own (`PARAMETER_RULES`) it checks that SOURCE_DIR is a folder,
-    VAL_FRACTION + TEST_FRACTION leave room for training, DATA_DIR and WORK_DIR do not overlap,
-    and WORK_DIR can be written to (it is created if missing).
+    Besides each value on its own (`PARAMETER_RULES`) it checks that SOURCE_DIR is a folder
+    apart from DATA_DIR and WORK_DIR, VAL_FRACTION + TEST_FRACTION leave room for training,
+    DATA_DIR and WORK_DIR do not overlap, and WORK_DIR can be written to (it is created if
+    missing).
     """
     if namespace is not None:
         params = {k: v for k, v in namespace.items() if k in PARAMETER_RULES} | params
@@ -222,6 +239,8 @@ def check_parameters(namespace: Mapping[str, Any] | None = None, /, **params: An
             f"SOURCE_DIR {source} is not a folder: give the folder that holds your class "
             "subfolders (happy/, sad/)"
         )
+    elif source is not None:
+        problems += _source_problems(Path(source).expanduser().resolve(), params)
     shares = [params.get(name, 0) for name in ("VAL_FRACTION", "TEST_FRACTION")]
     if sum(0.15 if share is None else share for share in shares) >= 1:  # None: 0.15 at most
         problems.append(
