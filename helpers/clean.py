@@ -421,10 +421,21 @@ def clean_images(
                        f"{CLEAN_REASONS['copy_failed']}: {err.strerror or err} (was "
                        f"{row['outcome']}{': ' + row['detail'] if row['detail'] else ''})")
             continue
-        report.at[i, "output"] = target
+        report.loc[i, ["output", "detail"]] = [target, _with_rename(row, Path(target).name)]
     staging.remove()
     check_copies(report, work_dir)
     return report
+
+
+def _with_rename(row: pd.Series, name: str) -> str:
+    """The row's detail, plus why its copy's name is not the one `_copy_name` gives."""
+    natural = readable_name(_copy_name(row))
+    if name == natural:
+        return row["detail"]
+    why = (f"longer than MAX_NAME_BYTES ({MAX_NAME_BYTES} bytes)"
+           if len(natural.encode()) > MAX_NAME_BYTES else "already taken by another copy")
+    note = f"copy named {name}: {natural} was {why}"
+    return f"{row['detail']}; {note}" if row["detail"] else note
 
 
 def _write_copy(row: pd.Series, data_dir: Path, target: Path, staging: _Staging) -> None:

@@ -146,6 +146,7 @@ def test_copy_names_are_unique_and_the_report_matches_the_folders(tmp_path):
     assert len(list((work / "clean" / "happy").iterdir())) == 11  # 5 + 6 usable
     for row in report[report["outcome"] == "kept"].itertuples():
         assert (work / row.output).read_bytes() == (data / row.file).read_bytes()
+    assert "already taken by another copy" in report.set_index("file").at["happy/a.png", "detail"]
     names = {p.name.casefold() for p in (work / "clean" / "happy").iterdir()}
     assert len(names) == 11
     assert clean_images(data, work)["output"].tolist() == report["output"].tolist()
@@ -190,6 +191,7 @@ def test_names_too_long_for_the_file_system_are_shortened(tmp_path):
         assert len(name.encode("utf-8")) <= MAX_NAME_BYTES and (work / output).is_file()
     assert [Path(o).suffix for o in rows["output"]] == [".png", ".png", ".png", ".jpg"]
     assert Path(rows["output"].iloc[1]).name.startswith("é" * 100)
+    assert "was longer than MAX_NAME_BYTES (255 bytes)" in rows["detail"].iloc[0]
     _assert_report_matches_folders(report.reset_index(), work)
 
 
