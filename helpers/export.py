@@ -85,7 +85,12 @@ class TFLiteClassifier:
         self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
+        outputs = self.interpreter.get_output_details()
+        shapes = [tuple(int(d) for d in output["shape_signature"]) for output in outputs]
+        if shapes != [(-1, 1)] and shapes != [(1, 1)]:
+            raise ValueError(f"{self.path.name} gives output shapes {shapes} (-1: any batch), not "
+                             "one probability per picture: the kit needs output shape (None, 1)")
+        self._output = outputs[0]
         self._batch = int(self._input["shape"][0])
 
     @property

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from functools import cache
@@ -250,6 +251,13 @@ def find_faces(img: Image.Image, rules: FaceRules = FaceRules()) -> FaceResult:
     return FaceResult("crop", crops, faces, f"{detail}, {crops[0][2]}x{crops[0][3]} px")
 
 
+def _same_kind(value, default) -> bool:
+    """True if `value` can stand for `default`: a bool for a bool, a finite number for a number."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 @dataclass(frozen=True)
 class FaceStep:
     """What the model is trained on, decided once per data folder and saved with the model.
@@ -268,9 +276,19 @@ class FaceStep:
 
     @classmethod
     def from_dict(cls, data: dict) -> FaceStep:
-        if data.get("mode") not in ("none", "face_crops", "photos"):
-            raise ValueError(f"unknown face step mode {data.get('mode')!r}")
-        return cls(data["mode"], FaceRules(**data.get("rules", {})), data.get("detail", ""))
+        """The face step `to_dict` wrote; ValueError for anything else."""
+        if not isinstance(data, dict) or data.get("mode") not in ("none", "face_crops", "photos"):
+            raise ValueError(f"face_step should be a record with a mode none, face_crops or "
+                             f"photos, not {data!r:.100}")
+        rules, defaults = data.get("rules", {}), asdict(FaceRules())
+        if not isinstance(rules, dict) or not set(rules) <= set(defaults):
+            raise ValueError(f"face rules should be a record of {', '.join(defaults)}, not "
+                             f"{rules!r:.100}")
+        for name, value in rules.items():
+            if not _same_kind(value, defaults[name]):
+                raise ValueError(f"face rule {name} should be like {defaults[name]!r}, "
+                                 f"not {value!r:.100}")
+        return cls(data["mode"], FaceRules(**rules), str(data.get("detail", "")))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

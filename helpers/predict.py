@@ -9,7 +9,13 @@ here, so the two cannot be mixed up; so is the threshold notebook 06 chose on th
 split. A photo with several people gets one answer per face; a photo without a face gets
 "no face found", never a guess.
 
-Command line (one JSON line per picture; a bad picture gives an error line, not a crash):
+The model must give one probability per picture (output shape (None, 1), a sigmoid unit);
+any other model, and any damaged model or sidecar file, is refused when it is loaded.
+Pictures are read and answered `PREDICT_BATCH` at a time (`iter_classify`), so memory stays
+flat however many there are, and a picture that fails gets its own error line.
+
+Command line (one JSON line per picture, printed as soon as its batch is done; a bad picture
+gives an error line, not a crash; paths may start with `-`):
 
     python -m helpers.predict work/model_served.keras photo1.jpg photo2.png
     python -m helpers.predict work/model_float32.tflite photo1.jpg
@@ -20,19 +26,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from helpers.faces import FaceStep
-from helpers.images import ImageError, open_image, to_array
+from helpers.images import ImageError, open_image, readable, to_array
 
 CLASSES_FILE = "classes.json"
 PREPROCESSING_FILE = "preprocessing.json"
 NO_FACE = "no face found"
+#: Pictures read and given to the model at once: the model's working memory grows with it
+#: (4,000 pictures at once took 5.9 GB), and each batch's lines print as soon as it is done.
+PREDICT_BATCH = 64
+#: What a model must give: one probability per picture.
+OUTPUT_SHAPE = (None, 1)
 _RETRAIN = "Run notebooks 02_clean_data to 05_train again, or copy it from the folder where the " \
            "model was trained."
 
@@ -69,8 +81,8 @@ class Classifier:
     """A trained model with what it needs to see a picture as training did.
 
     `predict(images)` gives the probability of `class_names[1]` for a batch of preprocessed
-    images; a picture is called `class_names[1]` when it reaches `threshold`. `model` is the
-    Keras model (None for a `.tflite` file).
+    images, shape (n,); a picture is called `class_names[1]` when it reaches `threshold`.
+    `model` is the Keras model (None for a `.tflite` file).
     """
 
     path: Path
@@ -89,68 +101,84 @@ def _read_sidecar(path: Path, what: str) -> Any:
                                 f"{what}. {_RETRAIN}")
     try:
         return json.loads(path.read_text())
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly nested JSON
         raise ValueError(f"{path} is damaged ({err}). {_RETRAIN}") from err
+
+
+def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, Any]:
+    """(predict, input shape of one picture, the Keras model or None) for a model file."""
+    if model_path.suffix == ".tflite":
+        from helpers.export import TFLiteClassifier
+
+        tflite = TFLiteClassifier(model_path)
+        return tflite.predict, tflite.input_shape, None
+    import keras
+
+    model = keras.models.load_model(model_path)  # safe mode: Lambda layers are refused
+    output_shape = model.output_shape
+    if output_shape != OUTPUT_SHAPE:
+        raise ValueError(
+            f"it gives output shape {output_shape}, not one probability per picture: the kit "
+            f"needs output shape {OUTPUT_SHAPE}, a last layer Dense(1, activation=\"sigmoid\") "
+            "as notebook 04 builds")
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.asarray(model(images, training=False)).reshape(-1)
+
+    return predict, tuple(model.input_shape[1:]), model
 
 
 def load_classifier(model_path: str | Path) -> Classifier:
     """Load a `.keras` or `.tflite` model with its class names and preprocessing.
 
     FileNotFoundError: no model, or a sidecar file missing; ValueError: a file that is not a
-    model, or a sidecar that does not match the model.
+    model, a model that does not give one probability per picture (output shape (None, 1)),
+    or a sidecar that is damaged or does not match the model.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(
             f"No model at {model_path}. Train one first (notebook 05_train) or check the path."
         )
-    model = None
     try:
-        if model_path.suffix == ".tflite":
-            from helpers.export import TFLiteClassifier
-
-            tflite = TFLiteClassifier(model_path)
-            predict, input_shape = tflite.predict, tflite.input_shape
-        else:
-            import keras
-
-            model = keras.models.load_model(model_path)
-            input_shape = tuple(model.input_shape[1:])
-
-            def predict(images: np.ndarray) -> np.ndarray:
-                return np.asarray(model(images, training=False)).reshape(-1)
-    except (ValueError, OSError, RuntimeError) as err:
+        predict, input_shape, model = _load_model(model_path)
+    except Exception as err:  # a damaged or crafted file can fail anywhere inside Keras
         raise ValueError(
             f"{model_path} is not a model the kit can read ({err}). Give the model.keras file "
             "that notebook 05_train saved (or a .tflite file from notebook 07)."
         ) from err
-    class_names = _read_sidecar(model_path.with_name(CLASSES_FILE), "which class is which")
-    prep = _read_sidecar(model_path.with_name(PREPROCESSING_FILE),
-                         "how pictures were prepared for training (size, face cropping)")
+    classes_path = model_path.with_name(CLASSES_FILE)
+    class_names = _read_sidecar(classes_path, "which class is which")
+    prep_path = model_path.with_name(PREPROCESSING_FILE)
+    prep = _read_sidecar(prep_path, "how pictures were prepared for training (size, face "
+                                    "cropping)")
     try:
+        if not isinstance(prep, dict):
+            raise TypeError(f"it holds {type(prep).__name__}, not a record")
         size, channels = int(prep["image_size"]), int(prep["channels"])
         face_step = FaceStep.from_dict(prep["face_step"])
         threshold = float(prep.get("threshold", 0.5))  # older models: the usual 0.5
         if not 0 < threshold < 1:
             raise ValueError(f"threshold {threshold} is not between 0 and 1")
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{model_path.with_name(PREPROCESSING_FILE)} is damaged ({err}). "
-                         f"{_RETRAIN}") from err
+    except (KeyError, TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{prep_path} is damaged ({err}). {_RETRAIN}") from err
     if input_shape != (size, size, channels):
         raise ValueError(
             f"{PREPROCESSING_FILE} says the model was trained on {size}x{size}x{channels} "
             f"pictures, but {model_path.name} takes {'x'.join(map(str, input_shape))}: they come "
             f"from different runs. {_RETRAIN}")
-    if not (isinstance(class_names, list) and len(class_names) == 2):
-        raise ValueError(f"{CLASSES_FILE} should name two classes, e.g. [\"happy\", \"sad\"]; "
-                         f"it holds {class_names!r}. {_RETRAIN}")
+    if not (isinstance(class_names, list) and len(class_names) == 2
+            and all(isinstance(name, str) for name in class_names)
+            and class_names[0] != class_names[1]):
+        raise ValueError(f"{classes_path} should name two classes, e.g. [\"happy\", \"sad\"]; "
+                         f"it holds {class_names!r:.200}. {_RETRAIN}")
     return Classifier(model_path, class_names, size, channels, face_step, predict, threshold,
                       model)
 
 
-def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list[dict]:
+def classify_images(classifier: Classifier, paths: Iterable[str | Path]) -> list[dict]:
     """One result per path: `{"path", "label", "confidence", "probabilities", "faces"}` or
-    `{"path", "error"}`.
+    `{"path", "error"}` (all of `iter_classify`, as a list).
 
     `probabilities` maps each class to the model's probability for it; `label` is the second
     class when its probability reaches the classifier's threshold, and `confidence` is the
@@ -159,64 +187,113 @@ def classify_images(classifier: Classifier, paths: Sequence[str | Path]) -> list
     and the same three answers), largest first; the answers at the top are the largest face's.
     Models trained on whole pictures (no face step) give no `faces`.
     """
-    results: list[dict] = []
+    return list(iter_classify(classifier, paths))
+
+
+def iter_classify(classifier: Classifier, paths: Iterable[str | Path]) -> Iterator[dict]:
+    """The results of `classify_images`, in order, as each batch of `PREDICT_BATCH` pictures
+    is done: only one batch is ever in memory."""
+    paths = iter(paths)
+    while batch := list(islice(paths, PREDICT_BATCH)):
+        yield from _classify_batch(classifier, [Path(p) for p in batch])
+
+
+def _failure(path: Path, err: BaseException) -> str:
+    """The error line's text for a picture that failed other than as a bad image file."""
+    detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    return f"{readable(path.name)}: could not be classified ({detail})"
+
+
+def _classify_batch(classifier: Classifier, paths: list[Path]) -> list[dict]:
+    results = [{"path": str(path)} for path in paths]
     arrays: list[np.ndarray] = []
     owners: list[tuple[int, list[int] | None]] = []  # (result index, box) per array
-    for path in map(Path, paths):
-        result: dict = {"path": str(path)}
-        results.append(result)
-        if path.is_dir():
-            result["error"] = "is a folder, not an image file"
-            continue
-        if not path.exists():
-            result["error"] = "file not found"
-            continue
+    for i, path in enumerate(paths):
         try:
-            img = open_image(path)
+            pictures = classifier.face_step.pictures(open_image(path))
+            prepared = [(box, to_array(picture, classifier.image_size, classifier.channels))
+                        for box, picture in pictures]
         except ImageError as err:
-            result["error"] = str(err)
+            results[i]["error"] = str(err)
             continue
-        pictures = classifier.face_step.pictures(img)
-        if not pictures:
-            result.update(error=f"{NO_FACE}: the model only judges faces", faces=[])
+        except Exception as err:  # one picture's failure is its own line, never the others'
+            results[i]["error"] = _failure(path, err)
             continue
-        for box, picture in pictures:
-            arrays.append(to_array(picture, classifier.image_size, classifier.channels))
-            owners.append((len(results) - 1, None if box is None else list(box)))
-    if arrays:
-        p_second = classifier.predict(np.stack(arrays))
-        first, second = classifier.class_names
-        for (i, box), p in zip(owners, map(float, p_second)):
-            label = int(p >= classifier.threshold)
-            answer = {"label": classifier.class_names[label],
-                      "confidence": round(p if label else 1 - p, 4),
-                      "probabilities": {first: round(1 - p, 4), second: round(p, 4)}}
-            if "label" not in results[i]:  # the largest face answers for the picture
-                results[i].update(answer)
-            if box is not None:
-                results[i].setdefault("faces", []).append({"box": box, **answer})
+        if not prepared:
+            results[i].update(error=f"{NO_FACE}: the model only judges faces", faces=[])
+        for box, array in prepared:
+            arrays.append(array)
+            owners.append((i, None if box is None else list(box)))
+    if not arrays:
+        return results
+    try:
+        p_second = np.asarray(classifier.predict(np.stack(arrays)), dtype=np.float64)
+        if p_second.shape != (len(arrays),):
+            raise ValueError(f"{p_second.shape} answers for {len(arrays)} pictures")
+    except Exception as err:  # the model failed on this batch: the next ones still run
+        for i in dict.fromkeys(i for i, _ in owners):
+            results[i]["error"] = _failure(paths[i], err)
+        return results
+    for (i, _), p in zip(owners, p_second):
+        if not 0 <= p <= 1:  # NaN too
+            results[i]["error"] = (
+                f"{readable(paths[i].name)}: the model gave {p}, not a probability between 0 "
+                "and 1 (its last layer should be Dense(1, activation=\"sigmoid\"))")
+    first, second = classifier.class_names
+    for (i, box), p in zip(owners, map(float, p_second)):
+        if "error" in results[i]:
+            continue
+        label = int(p >= classifier.threshold)
+        answer = {"label": classifier.class_names[label],
+                  "confidence": round(p if label else 1 - p, 4),
+                  "probabilities": {first: round(1 - p, 4), second: round(p, 4)}}
+        if "label" not in results[i]:  # the largest face answers for the picture
+            results[i].update(answer)
+        if box is not None:
+            results[i].setdefault("faces", []).append({"box": box, **answer})
     return results
+
+
+def json_line(record: dict) -> str:
+    """`record` as one line of JSON, with the names in it readable (see `readable`)."""
+    return json.dumps({key: readable(value) if isinstance(value, str) else value
+                       for key, value in record.items()}, ensure_ascii=False)
+
+
+def _print_line(record: dict) -> None:
+    """Print `record` as a JSON line, at once, on any stdout: where its encoding cannot write
+    a character, the line is written with JSON's ASCII escapes instead."""
+    line = json_line(record)
+    try:
+        line.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        line = json.dumps(json.loads(line))
+    print(line, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print one JSON line per picture; exit 2 if the model cannot be loaded, 1 if a picture
     failed or showed no face."""
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.predict", description="Classify pictures with a trained model."
-    )
+        prog="python -m helpers.predict", description="Classify pictures with a trained model.",
+        epilog="Everything after the model is an image path, even one starting with '-'; put "
+               "-- before a model path that starts with '-'.")
     parser.add_argument("model", help="model.keras or a .tflite file (classes.json and "
                                       "preprocessing.json must sit beside it)")
-    parser.add_argument("images", nargs="+", help="image files to classify")
+    parser.add_argument("images", nargs=argparse.REMAINDER, help="image files to classify")
     args = parser.parse_args(argv)
+    if not args.images:
+        parser.error("give one or more image files after the model")
     try:
         classifier = load_classifier(args.model)
     except (FileNotFoundError, ValueError, OSError) as err:
-        print(json.dumps({"error": str(err)}))
+        _print_line({"error": str(err)})
         return 2
-    results = classify_images(classifier, args.images)
-    for result in results:
-        print(json.dumps(result, ensure_ascii=False))
-    return 1 if any("error" in r for r in results) else 0
+    failed = False
+    for result in iter_classify(classifier, args.images):
+        _print_line(result)
+        failed |= "error" in result
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

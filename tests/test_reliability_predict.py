@@ -10,22 +10,27 @@ Every file is made in code and small; TensorFlow is loaded once per module.
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
 import time
 import tracemalloc
+import zipfile
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image
-from helpers import images
+from conftest import save_brightness_model, write_image
+from helpers import images, predict
 from helpers.images import REASONS, ImageError, open_image
+from helpers.predict import PREPROCESSING_FILE, classify_images, load_classifier, main
 
 # --------------------------------------------------------------------------- crafted files
 
@@ -177,3 +182,220 @@ def test_a_large_transparent_png_keeps_its_exif_rotation_and_white_background(tm
     img = np.asarray(open_image(path))
     assert img.shape == (2048, 1024, 3)
     assert img[:1000].max() < 10 and img[1048:].min() > 245
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    """The stand-in model (mean brightness), saved with its sidecars; loads TensorFlow once."""
+    return save_brightness_model(tmp_path_factory.mktemp("model") / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def classifier(model_path):
+    return load_classifier(model_path)
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def _copy_model(model_path: Path, folder: Path) -> Path:
+    folder.mkdir()
+    for sidecar in model_path.parent.iterdir():
+        shutil.copy(sidecar, folder / sidecar.name)
+    return folder / model_path.name
+
+
+def _with_output(model_path: Path, folder: Path, output_layer) -> Path:
+    """The stand-in model with `output_layer` on top, saved with the same sidecars."""
+    import keras
+
+    path = _copy_model(model_path, folder)
+    keras.Sequential([keras.Input((16, 16, 1)), output_layer]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("layer", ["softmax_2", "per_pixel"])
+def test_a_model_without_one_probability_per_picture_is_refused(model_path, tmp_path, layer,
+                                                                capsys):
+    import keras
+
+    output = {"softmax_2": keras.layers.Dense(2, activation="softmax"),  # (None, 16, 16, 2)
+              "per_pixel": keras.layers.Conv2D(1, 1, activation="sigmoid")}[layer]
+    path = _with_output(model_path, tmp_path / "wrong", output)
+    with pytest.raises(ValueError, match=r"output shape \(None, 1\)"):
+        load_classifier(path)
+    assert main([str(path), "x.png"]) == 2
+    assert "one probability per picture" in _lines(capsys.readouterr().out)[0]["error"]
+
+
+def test_a_tflite_model_without_one_probability_per_picture_is_refused(tmp_path):
+    import keras
+
+    from helpers.export import TFLiteClassifier, export_tflite
+
+    two = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(2, activation="softmax")])
+    path = export_tflite(two, tmp_path / "two.tflite")
+    with pytest.raises(ValueError, match=r"output shape \(None, 1\)"):
+        TFLiteClassifier(path)
+
+
+def test_an_answer_that_is_not_a_probability_is_an_error_line(classifier, tmp_path):
+    paths = [write_image(tmp_path / f"{i}.png") for i in range(3)]
+    odd = replace(classifier, predict=lambda images: np.array([np.nan, 1.5, 0.25]))
+    nan, above, fine = classify_images(odd, paths)
+    assert "not a probability" in nan["error"] and "not a probability" in above["error"]
+    assert fine["label"] == "happy" and fine["confidence"] == 0.75
+    json.loads(json.dumps(nan, allow_nan=False))  # valid JSON: no NaN
+
+
+@pytest.mark.timeout(60)
+def test_the_cli_skips_a_named_pipe_and_answers_for_the_photo(model_path, tmp_path, capsys):
+    photo = write_image(tmp_path / "photo.png")
+    pipe = tmp_path / "pipe.jpg"
+    os.mkfifo(pipe)
+    assert main([str(model_path), str(photo), str(pipe)]) == 1
+    good, special = _lines(capsys.readouterr().out)
+    assert good["label"] in ("happy", "sad")
+    assert special["error"] == f"pipe.jpg: {REASONS['not_a_file']} (a named pipe)"
+
+
+def _strict_stdout(monkeypatch, encoding: str) -> io.BytesIO:
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding=encoding, errors="strict",
+                                                        write_through=True))
+    return raw
+
+
+def test_file_names_that_are_not_utf8_print_readably_as_json(model_path, tmp_path, monkeypatch):
+    photo = tmp_path / os.fsdecode(b"caf\xe9.png")
+    try:
+        write_image(photo)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    broken = tmp_path / os.fsdecode(b"bad\xff.jpg")
+    broken.write_text("not a picture")
+    raw = _strict_stdout(monkeypatch, "utf-8")
+    assert main([str(model_path), str(photo), str(broken)]) == 1
+    good, bad = _lines(raw.getvalue().decode("utf-8"))
+    assert good["path"] == str(tmp_path / "caf\\xe9.png") and "label" in good
+    assert bad["error"].startswith("bad\\xff.jpg: the file is not an image")
+
+
+def test_every_line_prints_on_an_ascii_stdout(model_path, tmp_path, monkeypatch):
+    photo = write_image(tmp_path / "ünï 😀.png")
+    raw = _strict_stdout(monkeypatch, "ascii")
+    assert main([str(model_path), str(photo)]) == 0
+    [line] = _lines(raw.getvalue().decode("ascii"))
+    assert line["path"] == str(photo)
+
+
+def test_pictures_are_decoded_and_answered_in_batches(classifier, tmp_path, monkeypatch):
+    monkeypatch.setattr(predict, "PREDICT_BATCH", 2)
+    paths = [write_image(tmp_path / f"{i}.png", colour=(20 * i, 0, 0)) for i in range(5)]
+    batches = []
+
+    def recording(images: np.ndarray) -> np.ndarray:
+        batches.append(len(images))
+        if len(batches) == 1:
+            raise RuntimeError("the model broke")
+        return classifier.predict(images)
+
+    results = predict.iter_classify(replace(classifier, predict=recording), paths)
+    first = next(results)
+    assert batches == [2]  # the first answers come before the later pictures are read
+    rest = list(results)
+    assert batches == [2, 2, 1]
+    assert "the model broke" in first["error"] and "the model broke" in rest[0]["error"]
+    assert all("label" in r for r in rest[1:]) and [r["path"] for r in rest[1:]] == [
+        str(p) for p in paths[2:]]
+
+
+def test_the_cli_prints_each_batch_as_soon_as_it_is_done(model_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(predict, "PREDICT_BATCH", 2)
+    paths = [write_image(tmp_path / f"{i}.png") for i in range(5)]
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    lines_when_read = []
+    real_open = predict.open_image
+
+    def open_image_noting_output(path):
+        lines_when_read.append(out.getvalue().count("\n"))
+        if Path(path).name == "1.png":
+            raise MemoryError  # a picture that fails in an unexpected way stops no other
+        return real_open(path)
+
+    monkeypatch.setattr(predict, "open_image", open_image_noting_output)
+    assert main([str(model_path), *map(str, paths)]) == 1
+    assert lines_when_read == [0, 0, 2, 2, 4]
+    lines = _lines(out.getvalue())
+    assert [bool(line.get("label")) for line in lines] == [True, False, True, True, True]
+    assert lines[1]["error"].startswith("1.png: ")
+
+
+def _zip_without(path: Path, member: str, replacement: str | None = None) -> None:
+    with zipfile.ZipFile(path) as old:
+        members = {name: old.read(name) for name in old.namelist()}
+    with zipfile.ZipFile(path, "w") as new:
+        for name, data in members.items():
+            if name != member:
+                new.writestr(name, data)
+            elif replacement is not None:
+                new.writestr(name, replacement)
+
+
+def _damage(model: Path, case: str) -> None:
+    prep = model.with_name(PREPROCESSING_FILE)
+    record = json.loads(prep.read_text())
+    if case == "no_config_json":  # KeyError inside Keras
+        _zip_without(model, "config.json")
+    elif case == "config_not_a_dict":  # TypeError inside Keras
+        with zipfile.ZipFile(model) as archive:
+            config = json.loads(archive.read("config.json"))
+        _zip_without(model, "config.json", json.dumps({**config, "config": 5}))
+    elif case == "size_infinite":  # OverflowError
+        prep.write_text(json.dumps(record).replace('"image_size": 16', '"image_size": 1e999'))
+    elif case == "face_step_a_string":  # AttributeError
+        prep.write_text(json.dumps({**record, "face_step": "photos"}))
+    elif case == "face_rule_not_a_number":  # TypeError when the first face is cropped
+        prep.write_text(json.dumps({**record, "face_step": {"mode": "photos",
+                                                            "rules": {"margin": "wide"}}}))
+    elif case == "classes_deeply_nested":  # RecursionError
+        model.with_name("classes.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif case == "classes_not_names":  # TypeError (unhashable) at the first answer
+        model.with_name("classes.json").write_text('[["happy"], ["sad"]]')
+
+
+@pytest.mark.parametrize("case", ["no_config_json", "config_not_a_dict", "size_infinite",
+                                  "face_step_a_string", "face_rule_not_a_number",
+                                  "classes_deeply_nested", "classes_not_names"])
+def test_a_damaged_model_or_sidecar_is_an_error_line_and_status_2(model_path, tmp_path, case,
+                                                                   capsys):
+    model = _copy_model(model_path, tmp_path / "damaged")
+    _damage(model, case)
+    photo = write_image(tmp_path / "photo.png")
+    assert main([str(model), str(photo)]) == 2
+    [line] = _lines(capsys.readouterr().out)
+    assert set(line) == {"error"} and str(model.parent) in line["error"]
+
+
+def test_a_path_the_file_system_refuses_still_gives_every_line(model_path, tmp_path, capsys):
+    photo = write_image(tmp_path / "photo.png")
+    too_long = tmp_path / ("x" * 300 + ".png")
+    assert main([str(model_path), str(too_long), str(photo)]) == 1
+    refused, good = _lines(capsys.readouterr().out)
+    assert refused["error"].startswith("x" * 300) and "label" in good
+
+
+def test_image_paths_may_start_with_a_dash(model_path, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_image(tmp_path / "-rf.png")
+    write_image(tmp_path / "-h.png")
+    assert main([str(model_path), "-rf.png"]) == 0
+    assert main([str(model_path), "--", "-h.png"]) == 0
+    first, second = _lines(capsys.readouterr().out)
+    assert first["path"] == "-rf.png" and second["path"] == "-h.png" and "label" in second
