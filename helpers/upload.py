@@ -1,15 +1,19 @@
 """Classify your own photo in JupyterLab: an upload button, or a path box for files already on
 disk (notebook 07).
 
-Each picture is saved under `folder` (uploads never overwrite one another), classified with
-`helpers.predict.classify_images` (the same face step, resizing and threshold as every other
-prediction path) and shown with a box and the label on each face. In a headless run the widget
-is displayed but never used; the notebook classifies its `IMAGES` parameter instead.
+Each picture is saved under `folder` by a name of its own (`save_upload`: the last part of
+the uploaded name, shortened to fit the file system with its extension kept, never over an
+existing file or through a link); one that cannot be saved gets an error line and stops no
+other. Each is classified with `helpers.predict.classify_images` (the same face step,
+resizing and threshold as every other prediction path) and shown with a box and the label on
+each face. In a headless run the widget is displayed but never used; the notebook classifies
+its `IMAGES` parameter instead.
 """
 
 from __future__ import annotations
 
-import json
+import itertools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +21,54 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
+from helpers.images import IMAGE_EXTENSIONS, readable
 from helpers.plots import show_faces
-from helpers.predict import Classifier, classify_images
+from helpers.predict import Classifier, classify_images, json_line
+
+#: Longest file name, in bytes, where the file system does not say (`os.pathconf`).
+NAME_MAX_BYTES = 255
+
+
+def _name_limit(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
+        return NAME_MAX_BYTES
+
+
+def _base_name(name: str) -> str:
+    """The last part of an uploaded file's name (never a path), as valid text, never empty."""
+    name = name.encode("utf-8", "replace").decode("utf-8").replace("\0", "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return name if name.strip(". ") else "upload"
+
+
+def _fit(stem: str, ending: str, limit: int) -> str:
+    """`stem + ending` with the stem cut, between characters, to fit `limit` UTF-8 bytes."""
+    room = max(limit - len(ending.encode()), 1)
+    return stem.encode()[:room].decode("utf-8", "ignore") + ending
+
+
+def save_upload(folder: Path, name: str, content: bytes) -> Path:
+    """Write `content` under `folder` by a new name made from `name`: `name`, then `name_1`,
+    ... (exclusive creation: never over a file, never through a link)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _base_name(name)
+    suffix = Path(name).suffix if Path(name).suffix.lower() in IMAGE_EXTENSIONS else ""
+    stem, limit = name[:len(name) - len(suffix)], _name_limit(folder)
+    for n in itertools.count():
+        path = folder / _fit(stem, f"_{n}{suffix}" if n else suffix, limit)
+        try:
+            file = open(path, "xb")
+        except FileExistsError:
+            continue
+        try:
+            with file:
+                file.write(content)
+        except OSError:
+            path.unlink(missing_ok=True)  # never leave half a picture behind
+            raise
+        return path
 
 
 class UploadWidget(widgets.VBox):
@@ -42,18 +92,20 @@ class UploadWidget(widgets.VBox):
         super().__init__([widgets.HBox([self.upload, self.path, self.button]), self.output])
 
     def classify_uploads(self) -> list[dict]:
-        """Save the uploaded files under `folder` and classify them."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        paths = []
+        """Save the uploaded files under `folder` and classify them; the uploads that cannot
+        be saved come first, each with an error."""
+        paths, unsaved = [], []
         for item in self.upload.value:
-            name = Path(item["name"])
-            path, n = self.folder / name.name, 0
-            while path.exists():  # never overwrite an earlier upload
-                n += 1
-                path = self.folder / f"{name.stem}_{n}{name.suffix}"
-            path.write_bytes(bytes(item["content"]))
-            paths.append(path)
-        return self.classify(paths)
+            try:
+                paths.append(save_upload(self.folder, item["name"], bytes(item["content"])))
+            except (OSError, ValueError) as err:
+                unsaved.append({"path": item["name"], "error": f"{readable(item['name'])}: could "
+                                                               f"not be saved ({err})"})
+        self.results.extend(unsaved)
+        with self.output:
+            for result in unsaved:
+                print(json_line(result))
+        return unsaved + self.classify(paths)
 
     def classify_path(self, text: str) -> list[dict]:
         """Classify a file, or every file in a folder, typed into the path box."""
@@ -61,9 +113,12 @@ class UploadWidget(widgets.VBox):
             self.output.append_stdout("Type the path of a photo or of a folder of photos first.\n")
             return []
         path = Path(text.strip()).expanduser()
-        if path.is_dir():
-            return self.classify(sorted(p for p in path.iterdir() if p.is_file()))
-        return self.classify([path])
+        try:
+            paths = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        except OSError as err:  # a folder without permission, a name too long
+            self.output.append_stdout(f"Cannot read {readable(str(path))} ({err.strerror}).\n")
+            return []
+        return self.classify(paths)
 
     def classify(self, paths: Sequence[Path]) -> list[dict]:
         """Classify `paths` and show each picture with its answer."""
@@ -71,7 +126,7 @@ class UploadWidget(widgets.VBox):
         self.results.extend(results)
         with self.output:
             for path, result in zip(paths, results):
-                print(json.dumps(result, ensure_ascii=False))
+                print(json_line(result))
                 if "label" in result or "faces" in result:  # a picture (with or without faces)
                     figure = show_faces(path, result)
                     display(figure)

@@ -9,6 +9,7 @@ Every file is made in code and small; TensorFlow is loaded once per module.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
@@ -399,3 +400,65 @@ def test_image_paths_may_start_with_a_dash(model_path, tmp_path, monkeypatch, ca
     assert main([str(model_path), "--", "-h.png"]) == 0
     first, second = _lines(capsys.readouterr().out)
     assert first["path"] == "-rf.png" and second["path"] == "-h.png" and "label" in second
+
+
+# --------------------------------------------------------------------------- upload widget
+
+
+def _upload(name: str, data: bytes) -> dict:
+    return {"name": name, "type": "image/png", "size": len(data), "content": memoryview(data),
+            "last_modified": dt.datetime.now().astimezone()}  # as ipywidgets delivers it
+
+
+@pytest.fixture
+def widget(classifier, tmp_path):
+    from helpers.upload import UploadWidget
+
+    return UploadWidget(classifier, tmp_path / "uploads")
+
+
+def _png_upload() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 200, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_upload_never_writes_through_a_link(widget, tmp_path):
+    outside = tmp_path / "outside" / "target.png"
+    outside.parent.mkdir()
+    widget.folder.mkdir()
+    (widget.folder / "me.png").symlink_to(outside)  # dangling: nothing there yet
+    widget.upload.value = (_upload("me.png", _png_upload()),)
+    assert not outside.exists()
+    assert (widget.folder / "me_1.png").read_bytes() == _png_upload()
+    assert widget.results[0]["label"] == "sad"
+
+
+def test_long_upload_names_are_shortened_to_fit_and_stay_in_the_folder(widget):
+    long_names = ["笑" * 100 + ".png", "a" * 249 + ".png"]  # 304 bytes; 253, then 255 with _1
+    odd_names = ["../x.png", "a/b.png", "..\\c.png", "..", ""]
+    widget.upload.value = tuple(_upload(name, _png_upload())
+                                for name in [*long_names, *long_names, *odd_names])
+    saved = sorted(widget.folder.iterdir())
+    assert len(saved) == 9 and all(p.parent == widget.folder and p.is_file() for p in saved)
+    assert all(len(p.name.encode()) <= 255 for p in saved)
+    assert sum(p.name.startswith("笑") and p.suffix == ".png" for p in saved) == 2
+    assert all("label" in r for r in widget.results)
+    assert not (widget.folder.parent / "x.png").exists()
+
+
+def test_an_upload_that_cannot_be_saved_stops_no_other(widget, monkeypatch):
+    import builtins
+
+    real_open = builtins.open
+
+    def disk_full_for_one(file, *args, **kwargs):
+        if Path(file).name == "full.png":
+            raise OSError(28, "No space left on device")
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", disk_full_for_one)
+    widget.upload.value = (_upload("full.png", _png_upload()), _upload("fine.png", _png_upload()))
+    failed, fine = widget.results
+    assert "full.png" in failed["error"] and "No space left" in failed["error"]
+    assert fine["label"] == "sad" and not (widget.folder / "full.png").exists()
