@@ -155,7 +155,7 @@ def test_drawn_faces_and_the_switch_decide_without_looking(tmp_path):
 def test_the_face_step_round_trips_through_json(tmp_path):
     step = FaceStep("face_crops", FaceRules(margin=0.07, every_face=True), "why")
     assert FaceStep.load(step.save(tmp_path / "step.json")) == step
-    with pytest.raises(ValueError, match="unknown face step mode"):
+    with pytest.raises(ValueError, match="a mode none, face_crops or photos"):
         FaceStep.from_dict({"mode": "sometimes"})
 
 

@@ -10,7 +10,7 @@ from helpers.upload import UploadWidget
 
 def _upload(name: str, data: bytes) -> dict:
     return {"name": name, "type": "image/jpeg", "size": len(data), "content": memoryview(data),
-            "last_modified": dt.datetime.now(dt.timezone.utc)}  # as ipywidgets delivers it
+            "last_modified": dt.datetime.now(dt.UTC)}  # as ipywidgets delivers it
 
 
 def test_uploaded_photos_are_saved_and_classified(tmp_path):
