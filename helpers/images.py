@@ -105,7 +105,8 @@ def _open_nonblocking(name: str, flags: int) -> int:
 
 
 def _limit(name: str) -> str:
-    return f"the limit is helpers.images.{name} = {globals()[name]:,}; raise it to read this file"
+    """Which limit refused a file, written as the Python line that would change it."""
+    return f"the limit is helpers.images.{name} = {globals()[name]:_}; raise it to read this file"
 
 
 #: In a JPEG's entropy-coded data every 0xFF is followed by 0x00 (or is a restart marker

@@ -41,9 +41,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _png_bytes(size=(8, 8)) -> bytes:
+def _png_bytes() -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (90, 120, 150)).save(buffer, format="PNG")
+    Image.new("RGB", (8, 8), (90, 120, 150)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -93,7 +93,7 @@ def test_a_jpeg_with_too_many_scans_is_refused_before_decoding(tmp_path):
         open_image(bomb)
     assert time.perf_counter() - start < 5
     assert refused.value.reason == "too_large"
-    assert f"helpers.images.MAX_JPEG_SCANS = {images.MAX_JPEG_SCANS}" in str(refused.value)
+    assert f"helpers.images.MAX_JPEG_SCANS = {images.MAX_JPEG_SCANS:_}" in str(refused.value)
 
 
 @pytest.mark.timeout(60)
@@ -106,7 +106,7 @@ def test_a_png_with_too_many_chunks_is_refused_before_parsing_them(tmp_path):
     with pytest.raises(ImageError) as refused:
         open_image(path)
     assert refused.value.reason == "too_large"
-    assert f"helpers.images.MAX_PNG_CHUNKS = {images.MAX_PNG_CHUNKS:,}" in str(refused.value)
+    assert f"helpers.images.MAX_PNG_CHUNKS = {images.MAX_PNG_CHUNKS:_}" in str(refused.value)
     few = tmp_path / "few.png"
     few.write_bytes(png[:header] + _chunk(b"tEXt", b"key\x00value") * 20 + png[header:])
     assert open_image(few).size == (8, 8)
