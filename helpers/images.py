@@ -50,7 +50,8 @@ REASONS = {
     "unsupported_format": "a format the kit does not read (use JPEG, PNG, BMP, GIF, WebP, TIFF)",
     "corrupt": "the image is truncated or damaged and cannot be decoded",
     "unreadable": "the file cannot be read (no permission, a broken link or a disk error)",
-    "not_a_file": "not a regular file (a folder, named pipe, device or socket): not a photo",
+    "not_a_file": "not a regular file (a folder, named pipe, device, socket or broken link): "
+                  "not a photo",
     "too_large": "the image is too large, or too costly to decode, for the kit's limits",
     "too_small": "the image is smaller than the minimum size",
     "duplicate": "an exact copy of another image in the same class",
@@ -315,7 +316,7 @@ SKIP_REASONS = {
                          "the photos in it are left out; fix its permissions to include them",
     "outside_link": "a link to a folder outside the data folder: not followed (copy the "
                     "photos in instead of linking to them)",
-    "not_a_file": "not a regular file (a named pipe, device, socket or broken link): not a photo",
+    "not_a_file": REASONS["not_a_file"],
 }
 
 
