@@ -66,6 +66,7 @@ from helpers.export import (  # noqa: E402
 from helpers.images import IMAGE_EXTENSIONS, class_folders, iter_files, load_image  # noqa: E402
 from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
+from helpers.workspace import Work  # noqa: E402
 
 ARCHIVE = FER_ARCHIVE
 SEED_IMAGE_SIZE, SEED_CHANNELS, SEED_BATCH_SIZE = 256, 3, 32
@@ -336,20 +337,21 @@ def run_course_path(args, paths, labels, train, test, classes, workdir: Path) ->
     test_paths = [paths[i] for i in test]
     x_test = load_arrays(test_paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
     rows = []
-    served = json.loads((work / "metrics.json").read_text())["served"]
-    for name, file in (("as trained", "model.keras"),
-                       (f"served ({served['model']})", "model_served.keras"),
-                       ("served (TFLite float)", "model_float32.tflite")):
-        classifier = load_classifier(work / file)
+    work = Work(work)
+    served = work.json("metrics")["served"]
+    for name, bundle in (("as trained", "trained_model"),
+                         (f"served ({served['model']})", "served_model"),
+                         ("served (TFLite float)", "float32_model")):
+        classifier = load_classifier(work.require(bundle))
         results = classify_images(classifier, test_paths)
         p_second = np.array([r["probabilities"][classifier.class_names[1]] for r in results])
-        threshold = 0.5 if file == "model.keras" else classifier.threshold
+        threshold = 0.5 if bundle == "trained_model" else classifier.threshold
         rows.append({
             "model": f"kit CNN through the course, {name}, threshold {threshold:.2f}",
             **scores(labels[test], p_second, threshold),
             "train_s": seconds, "epochs": "-",
             "params": classifier.model.count_params() if classifier.model else "-",
-            "size_kb": file_kb(work / file),
+            "size_kb": file_kb(classifier.path),
             **measure_latency(keras_predict_fn(classifier.model) if classifier.model
                               else classifier.predict, x_test),
         })

@@ -8,7 +8,7 @@ face in it; a photo with several faces is scored by its largest face. Printed: c
 photo counts as wrong), the always-the-larger-class baseline, and the count of each outcome.
 
     python -m helpers.course run -p SOURCE_DIR FER_FOLDER         # train through the course
-    python benchmarks/photos_benchmark.py --model work/model_served.keras
+    python benchmarks/photos_benchmark.py --model work/models/served
     python benchmarks/photos_benchmark.py --model M --data DIR    # DIR holds happy/ and sad/
 
 Without `--data` it unpacks ../shared/data/web-photos-happy-sad.tar.gz (research data, never
@@ -41,8 +41,9 @@ ARCHIVE = WEB_PHOTOS_ARCHIVE
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", type=Path, default=REPO / "work" / "model_served.keras",
-                   help="a model trained through the course on real faces (.keras or .tflite)")
+    p.add_argument("--model", type=Path, default=REPO / "work" / "models" / "served",
+                   help="a model folder saved by the course trained on real faces (or the "
+                        ".keras/.tflite file in it)")
     p.add_argument("--data", type=Path, help="folder with one subfolder of photos per class")
     p.add_argument("--margin", type=float, help="experiment: crop with this margin instead of "
                                                 "the one saved with the model")

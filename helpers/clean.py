@@ -62,7 +62,13 @@ from helpers.images import (
     open_image,
     sha256_of,
 )
-from helpers.workspace import OUTPUT_MARKER, prepare_output_folder, write_error
+from helpers.workspace import (
+    ARTEFACTS,
+    OUTPUT_MARKER,
+    Work,
+    prepare_output_folder,
+    write_error,
+)
 
 #: Formats and modes that are copied byte-for-byte; anything else is converted to PNG.
 PLAIN_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
@@ -74,7 +80,7 @@ REPORT_COLUMNS = [
 #: Outcomes whose copy in `work_dir/clean/` is used for training.
 USABLE_OUTCOMES = ("kept", "converted", "cropped")
 #: The report is saved here, relative to `work_dir`.
-REPORT_NAME = "cleaning_report.csv"
+REPORT_NAME = ARTEFACTS["cleaning_report"].path
 #: Side of the perceptual hash: HASH_SIZE**2 = 256 bits per image.
 HASH_SIZE = 16
 #: Longest name, in bytes of UTF-8, that a copy in clean/ or set_aside/ gets: the limit of
@@ -363,8 +369,9 @@ def clean_images(
     data_dir = Path(data_dir)
     classes = class_folders(data_dir)
     work_dir = Path(work_dir).resolve()
-    clean_dir = prepare_output_folder(work_dir / "clean", data_dir)
-    prepare_output_folder(work_dir / "set_aside", data_dir)
+    work = Work(work_dir)
+    clean_dir = prepare_output_folder(work.path("clean"), data_dir)
+    prepare_output_folder(work.path("set_aside"), data_dir)
     crop_photos = faces is not None and faces.mode == "photos"
 
     rows: list[dict] = []

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.evaluate import describe_uncertainty
-from helpers.workspace import check_parameters
+from helpers.workspace import Work, check_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -136,7 +136,7 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
 def learners_predictions_kept(work_dir: Path) -> Iterator[None]:
     """Put `WORK_DIR/predictions.json` back as it was: the solutions' predictions are not the
     learner's."""
-    path = work_dir / "predictions.json"
+    path = Work(work_dir).path("predictions")
     before = path.read_bytes() if path.exists() else None
     try:
         yield
@@ -179,7 +179,7 @@ def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
     for name, seconds in timings:
         print(f"{name:<27} {seconds:7.1f}")
     print(f"{'total':<27} {sum(s for _, s in timings):7.1f}")
-    metrics_path = work_dir / "metrics.json"
+    metrics_path = Work(work_dir).path("metrics")
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())
         print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")

@@ -6,7 +6,7 @@
 A happy/sad label lives in one face, but a photo shows a face somewhere in a room, or several
 people. The model learns from face crops, so a photo must be cropped the same way when it is
 cleaned for training *and* when it is shown to the trained model: `face_crops` does both, and
-`FaceStep` (saved next to the model as `preprocessing.json`) records how, so prediction
+`FaceStep` (saved in the model's card, `card.json`) records how, so prediction
 repeats exactly what training did.
 
 Some pictures already are face crops (a FER-style 48x48 face, a passport photo, a webcam face

@@ -4,21 +4,21 @@ A picture goes through the same steps as in training: the one decoder
 (`helpers.images.open_image`), the one face step (`helpers.faces.FaceStep`: find the faces
 and crop each the way the training pictures were cropped, or use the picture whole if it
 already is a face crop) and the same resizing and scaling (`helpers.images.to_array`). What
-training did is saved next to the model (`classes.json`, `preprocessing.json`) and read back
-here, so the two cannot be mixed up; so is the threshold notebook 06 chose on the validation
-split. A photo with several people gets one answer per face; a photo without a face gets
-"no face found", never a guess.
+training did is in the model's card (`helpers.bundle`: every model is a folder with its
+`card.json`) and read back here, so the two cannot be mixed up; so is the threshold notebook
+06 chose on the validation split. A photo with several people gets one answer per face; a
+photo without a face gets "no face found", never a guess.
 
 The model must give one probability per picture (output shape (None, 1), a sigmoid unit);
-any other model, and any damaged model or sidecar file, is refused when it is loaded.
+any other model, and any damaged model or card, is refused when it is loaded.
 Pictures are read and answered `PREDICT_BATCH` at a time (`iter_classify`), so memory stays
 flat however many there are, and a picture that fails gets its own error line.
 
 Command line (one JSON line per picture, printed as soon as its batch is done; a bad picture
 gives an error line, not a crash; paths may start with `-`):
 
-    python -m helpers.predict work/model_served.keras photo1.jpg photo2.png
-    python -m helpers.predict work/model_float32.tflite photo1.jpg
+    python -m helpers.predict work/models/served photo1.jpg photo2.png
+    python -m helpers.predict work/models/float32/model.tflite photo1.jpg
 """
 
 from __future__ import annotations
@@ -27,53 +27,23 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from helpers.bundle import CARD_FILE, load_card
 from helpers.faces import FaceStep
 from helpers.images import ImageError, open_image, readable, to_array
 
-CLASSES_FILE = "classes.json"
-PREPROCESSING_FILE = "preprocessing.json"
 NO_FACE = "no face found"
 #: Pictures read and given to the model at once: the model's working memory grows with it
 #: (4,000 pictures at once took 5.9 GB), and each batch's lines print as soon as it is done.
 PREDICT_BATCH = 64
 #: What a model must give: one probability per picture.
 OUTPUT_SHAPE = (None, 1)
-_RETRAIN = "Run notebooks 02_clean_data to 05_train again, or copy it from the folder where the " \
-           "model was trained."
-
-
-def save_class_names(class_names: Sequence[str], model_path: str | Path) -> Path:
-    """Write the class names next to the model (the model file itself stores only numbers)."""
-    path = Path(model_path).with_name(CLASSES_FILE)
-    path.write_text(json.dumps(list(class_names)) + "\n")
-    return path
-
-
-def save_preprocessing(model_path: str | Path, image_size: int, channels: int,
-                       face_step: FaceStep) -> Path:
-    """Write what the model was trained on (input size, channels, the face step) next to it."""
-    path = Path(model_path).with_name(PREPROCESSING_FILE)
-    record = {"image_size": image_size, "channels": channels, "face_step": face_step.to_dict()}
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def save_threshold(model_path: str | Path, threshold: float) -> Path:
-    """Add the decision threshold (chosen on validation data) to the model's preprocessing.json,
-    so that every prediction path calls a picture the second class at the same probability."""
-    if not 0 < threshold < 1:
-        raise ValueError(f"A threshold is a probability strictly between 0 and 1, not {threshold}")
-    path = Path(model_path).with_name(PREPROCESSING_FILE)
-    record = _read_sidecar(path, "how pictures were prepared for training (size, face cropping)")
-    path.write_text(json.dumps(record | {"threshold": float(threshold)}, indent=2) + "\n")
-    return path
 
 
 @dataclass
@@ -82,7 +52,7 @@ class Classifier:
 
     `predict(images)` gives the probability of `class_names[1]` for a batch of preprocessed
     images, shape (n,); a picture is called `class_names[1]` when it reaches `threshold`.
-    `model` is the Keras model (None for a `.tflite` file).
+    `model` is the Keras model (None for a `.tflite` file); `card` the bundle's whole card.
     """
 
     path: Path
@@ -93,16 +63,7 @@ class Classifier:
     predict: Callable[[np.ndarray], np.ndarray]
     threshold: float = 0.5
     model: Any = None
-
-
-def _read_sidecar(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"No {path.name} next to the model in {path.parent}; it says "
-                                f"{what}. {_RETRAIN}")
-    try:
-        return json.loads(path.read_text())
-    except (ValueError, RecursionError) as err:  # RecursionError: absurdly nested JSON
-        raise ValueError(f"{path} is damaged ({err}). {_RETRAIN}") from err
+    card: dict = field(default_factory=dict)
 
 
 def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, Any]:
@@ -128,52 +89,31 @@ def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], t
     return predict, tuple(model.input_shape[1:]), model
 
 
-def load_classifier(model_path: str | Path) -> Classifier:
-    """Load a `.keras` or `.tflite` model with its class names and preprocessing.
+def load_classifier(path: str | Path) -> Classifier:
+    """Load a model bundle (`helpers.bundle`: the folder, or the model file inside it) with
+    its card: class names, picture size and colours, face step and threshold.
 
-    FileNotFoundError: no model, or a sidecar file missing; ValueError: a file that is not a
-    model, a model that does not give one probability per picture (output shape (None, 1)),
-    or a sidecar that is damaged or does not match the model.
+    FileNotFoundError: no model, no card (or a model saved by an older kit); ValueError: a
+    file that is not a model, a model that does not give one probability per picture
+    (output shape (None, 1)), or a card that is damaged or does not match the model.
     """
-    model_path = Path(model_path)
-    if not model_path.is_file():
-        raise FileNotFoundError(
-            f"No model at {model_path}. Train one first (notebook 05_train) or check the path."
-        )
+    model_path, card = load_card(path)
     try:
         predict, input_shape, model = _load_model(model_path)
     except Exception as err:  # a damaged or crafted file can fail anywhere inside Keras
         raise ValueError(
-            f"{model_path} is not a model the kit can read ({err}). Give the model.keras file "
-            "that notebook 05_train saved (or a .tflite file from notebook 07)."
+            f"{model_path} is not a model the kit can read ({err}). Give the folder that "
+            "notebook 06_evaluate saved (work/models/served) or one notebook 07 exported."
         ) from err
-    classes_path = model_path.with_name(CLASSES_FILE)
-    class_names = _read_sidecar(classes_path, "which class is which")
-    prep_path = model_path.with_name(PREPROCESSING_FILE)
-    prep = _read_sidecar(prep_path, "how pictures were prepared for training (size, face "
-                                    "cropping)")
-    try:
-        if not isinstance(prep, dict):
-            raise TypeError(f"it holds {type(prep).__name__}, not a record")
-        size, channels = int(prep["image_size"]), int(prep["channels"])
-        face_step = FaceStep.from_dict(prep["face_step"])
-        threshold = float(prep.get("threshold", 0.5))  # older models: the usual 0.5
-        if not 0 < threshold < 1:
-            raise ValueError(f"threshold {threshold} is not between 0 and 1")
-    except (KeyError, TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"{prep_path} is damaged ({err}). {_RETRAIN}") from err
+    size, channels = card["image_size"], card["channels"]
     if input_shape != (size, size, channels):
         raise ValueError(
-            f"{PREPROCESSING_FILE} says the model was trained on {size}x{size}x{channels} "
-            f"pictures, but {model_path.name} takes {'x'.join(map(str, input_shape))}: they come "
-            f"from different runs. {_RETRAIN}")
-    if not (isinstance(class_names, list) and len(class_names) == 2
-            and all(isinstance(name, str) for name in class_names)
-            and class_names[0] != class_names[1]):
-        raise ValueError(f"{classes_path} should name two classes, e.g. [\"happy\", \"sad\"]; "
-                         f"it holds {class_names!r:.200}. {_RETRAIN}")
-    return Classifier(model_path, class_names, size, channels, face_step, predict, threshold,
-                      model)
+            f"{CARD_FILE} says the model was trained on {size}x{size}x{channels} pictures, "
+            f"but {model_path.name} takes {'x'.join(map(str, input_shape))}: they come from "
+            "different runs. Copy the whole model folder, or run notebooks 05 to 07 again.")
+    return Classifier(model_path, card["classes"], size, channels,
+                      FaceStep.from_dict(card["face_step"]), predict, float(card["threshold"]),
+                      model, card)
 
 
 def classify_images(classifier: Classifier, paths: Iterable[str | Path]) -> list[dict]:
@@ -278,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m helpers.predict", description="Classify pictures with a trained model.",
         epilog="Everything after the model is an image path, even one starting with '-'; put "
                "-- before a model path that starts with '-'.")
-    parser.add_argument("model", help="model.keras or a .tflite file (classes.json and "
-                                      "preprocessing.json must sit beside it)")
+    parser.add_argument("model", help="a model folder (work/models/served) or the model file "
+                                      f"in it ({CARD_FILE} must sit beside it)")
     parser.add_argument("images", nargs=argparse.REMAINDER, help="image files to classify")
     args = parser.parse_args(argv)
     if not args.images:

@@ -137,3 +137,11 @@ def split_summary(manifest: pd.DataFrame) -> pd.DataFrame:
     """Images per split and class (check that each split keeps the class balance)."""
     table = pd.crosstab(manifest["split"], manifest["class"], margins=True, margins_name="total")
     return table.reindex([*SPLITS, "total"])
+
+
+def split_counts(manifest: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Pictures per split and class as plain numbers, e.g. for a model's card:
+    `{"train": {"happy": 700, "sad": 700}, "val": ...}`."""
+    table = pd.crosstab(manifest["split"], manifest["class"])
+    return {split: {name: int(n) for name, n in table.loc[split].items()}
+            for split in SPLITS if split in table.index}

@@ -1,21 +1,26 @@
 """The course's folders and parameters: fail early, with a message that says what to do.
 
-Notebooks call `check_parameters` right after their parameters cell (a typo or an
-impossible value is reported before any work is done), `require` to fail with "run notebook
-NN first" instead of a confusing error deep inside, and `prepare_output_folder` to
-(re)create folders the kit owns without ever touching a folder of the user's. The kit's CSV
-files (manifest, cleaning report, split) are written and read by `write_table` and
-`read_table`, so that a class named `0` or `NA` stays that text and any file name survives.
+`Work(WORK_DIR)` is the contract between the notebooks: it knows every file and folder the
+course keeps in WORK_DIR (`ARTEFACTS`: its path, which notebook writes it, what it holds), so
+a notebook asks for `work.table("split")` or `work.require("clean")` and gets the data or a
+"run notebook 03_explore_and_split first" message, never a confusing error deep inside.
+Notebooks call `check_parameters` right after their parameters cell (a typo or an impossible
+value is reported before any work is done) and `prepare_output_folder` (re)creates folders
+the kit owns without ever touching a folder of the user's. The kit's CSV files (manifest,
+cleaning report, split) are written and read by `write_table` and `read_table`, so that a
+class named `0` or `NA` stays that text and any file name survives.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import numbers
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +39,92 @@ def require(path: str | Path, made_by: str) -> Path:
             "(with the same WORK_DIR and DATA_DIR parameters)."
         )
     return path
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One file or folder the course keeps in WORK_DIR."""
+
+    path: str  # relative to WORK_DIR
+    made_by: str  # the notebook that writes it
+    holds: str  # what it is, in a few words
+
+
+#: Everything the notebooks hand to each other through WORK_DIR, in course order.
+ARTEFACTS: dict[str, Artefact] = {
+    "collect": Artefact("collect.json", "01_collect_data", "where the pictures came from"),
+    "face_step": Artefact("face_step.json", "02_clean_data",
+                          "how faces are found and cropped"),
+    "clean": Artefact("clean", "02_clean_data", "the cleaned pictures, one folder per class"),
+    "cleaning_report": Artefact("cleaning_report.csv", "02_clean_data",
+                                "what cleaning did with every file"),
+    "set_aside": Artefact("set_aside", "02_clean_data", "the pictures cleaning set aside"),
+    "split": Artefact("split.csv", "03_explore_and_split",
+                      "which picture is for training, validation or the test"),
+    "untrained_model": Artefact("model_untrained.keras", "04_build_model",
+                                "the model before training"),
+    "trained_model": Artefact("models/trained", "05_train", "the trained model and its card"),
+    "training": Artefact("training.json", "05_train", "training time and epochs"),
+    "training_log": Artefact("training_log.csv", "05_train", "the curves, one row per epoch"),
+    "served_model": Artefact("models/served", "06_evaluate",
+                             "the model predictions use, with its threshold and card"),
+    "metrics": Artefact("metrics.json", "06_evaluate", "the one measurement on the test split"),
+    "float32_model": Artefact("models/float32", "07_predict", "the TensorFlow Lite model"),
+    "int8_model": Artefact("models/int8", "07_predict", "the 8-bit TensorFlow Lite model"),
+    "export_comparison": Artefact("export_comparison.csv", "07_predict",
+                                  "the exported models side by side"),
+    "predictions": Artefact("predictions.json", "03_explore_and_split",
+                            "your predictions in the exercises (03 and 05)"),
+    "compare": Artefact("compare.json", "08_compare_and_explain", "CNN against HOG"),
+    "explain": Artefact("explain.json", "08_compare_and_explain", "where the model looks"),
+}
+
+
+class Work:
+    """WORK_DIR and what the notebooks keep in it (`ARTEFACTS`), by name.
+
+    `work.path("split")` is where an artefact goes; `work.require("split")` the same, or a
+    FileNotFoundError naming the notebook to run first; `work.table`, `work.json` load it.
+    Folders of the course's own (figures, logs, new_faces, uploads) are `work.root / name`.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Work({str(self.root)!r})"
+
+    def path(self, name: str) -> Path:
+        """Where artefact `name` lives (it may not exist yet)."""
+        if name not in ARTEFACTS:
+            raise KeyError(f"{name!r} is not one of the course's artefacts: "
+                           f"{', '.join(ARTEFACTS)}")
+        return self.root / ARTEFACTS[name].path
+
+    def require(self, name: str) -> Path:
+        """The path of artefact `name`, which must exist."""
+        path = self.path(name)
+        if not path.exists():
+            artefact = ARTEFACTS[name]
+            raise FileNotFoundError(
+                f"{path} ({artefact.holds}) does not exist yet: run notebook "
+                f"{artefact.made_by} first (with the same WORK_DIR and DATA_DIR parameters).")
+        return path
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A CSV artefact (split, cleaning_report, ...) read with `read_table`."""
+        return read_table(self.require(name))
+
+    def json(self, name: str) -> Any:
+        """A JSON artefact (collect, metrics, training, ...)."""
+        return json.loads(self.require(name).read_text())
+
+    def write_json(self, name: str, record: Any) -> Path:
+        """Save a JSON artefact."""
+        path = self.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return path
 
 
 def write_error(path: str | Path, err: OSError) -> OSError:

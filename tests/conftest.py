@@ -37,19 +37,21 @@ def make_image():
     return write_image
 
 
-def save_brightness_model(path: Path, size: int = 16, face_step=None) -> Path:
-    """A tiny stand-in model saved as notebook 05 saves the real one (with its two sidecar
-    files): its output is the mean brightness, so bright pictures are 'sad'."""
+def save_brightness_model(path: Path, size: int = 16, face_step=None,
+                          threshold: float = 0.5) -> Path:
+    """A tiny stand-in model saved as notebook 05 saves the real one (a bundle: the model file
+    and its card.json in a folder of their own): its output is the mean brightness, so bright
+    pictures are 'sad'."""
     import keras
 
+    from helpers.bundle import model_card, new_bundle, save_card
     from helpers.faces import FaceStep
-    from helpers.predict import save_class_names, save_preprocessing
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    new_bundle(path.parent)
     keras.Sequential([keras.Input((size, size, 1)), keras.layers.GlobalAveragePooling2D()]).save(
         path)
-    save_class_names(["happy", "sad"], path)
-    save_preprocessing(path, size, 1, face_step or FaceStep("none"))
+    save_card(path.parent, model_card(["happy", "sad"], size, 1, face_step or FaceStep("none"),
+                                      made_by="tests", threshold=threshold))
     return path
 
 

@@ -5,6 +5,7 @@ import json
 
 from helpers import course
 from helpers.student import make_student_copies
+from helpers.workspace import Work
 
 
 def test_catch_up_to_05_on_a_fresh_folder_then_05_runs(tmp_path, capsys):
@@ -13,7 +14,7 @@ def test_catch_up_to_05_on_a_fresh_folder_then_05_runs(tmp_path, capsys):
     copies = {path: path.read_bytes() for path in student}
     work.mkdir()
     mine = '{"exercise": 2, "prediction": "worse", "settings": {}}\n'
-    (work / "predictions.json").write_text(mine)  # the learner's own prediction from 03
+    Work(work).path("predictions").write_text(mine)  # the learner's own prediction from 03
 
     assert course.main(["catch-up", "05", "--quick", "-p", "WORK_DIR", str(work),
                         "-p", "DATA_DIR", str(data)]) == 0
@@ -24,15 +25,14 @@ def test_catch_up_to_05_on_a_fresh_folder_then_05_runs(tmp_path, capsys):
         assert (work / made).is_file(), made
     assert sorted(p.name for p in (work / "executed" / "catch-up").glob("*.ipynb")) == [
         p.name for p in course.notebooks()[:4]]
-    assert (work / "predictions.json").read_text() == mine  # the solutions' guesses are not kept
+    assert Work(work).path("predictions").read_text() == mine  # the solutions' guesses are not kept
     assert all(path.read_bytes() == text for path, text in copies.items())
 
     # notebook 05 now finds everything it needs (a short training keeps the test fast)
     assert course.main(["run", "--quick", "--only", "05", "-p", "WORK_DIR", str(work),
                         "-p", "DATA_DIR", str(data), "-p", "EPOCHS", "1", "-p", "MIN_STEPS", "1",
                         "-p", "DIAGNOSE_EPOCHS", "1", "--out", str(tmp_path / "out")]) == 0
-    assert (work / "model.keras").is_file()
-    assert json.loads((work / "classes.json").read_text())
+    assert json.loads((work / "models" / "trained" / "card.json").read_text())["classes"]
 
 
 def test_catch_up_says_what_to_do_when_it_cannot(tmp_path, monkeypatch, capsys):

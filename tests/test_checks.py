@@ -18,7 +18,7 @@ from conftest import save_brightness_model
 from helpers import checks
 from helpers.checks import NotYet
 from helpers.model import build_model
-from helpers.predict import load_classifier, save_threshold
+from helpers.predict import load_classifier
 
 
 @pytest.fixture(autouse=True)
@@ -290,8 +290,7 @@ def test_precision_recall(capsys):
 
 
 def test_prediction_by_hand(tmp_path, capsys):
-    path = save_brightness_model(tmp_path / "model.keras", size=8)  # output: mean brightness
-    save_threshold(path, 0.6)
+    path = save_brightness_model(tmp_path / "model" / "model.keras", size=8, threshold=0.6)
     classifier = load_classifier(path)
     image = np.full((8, 8, 1), 0.55, dtype="float32")  # P(sad) 0.55: below 0.6, so happy
     passes(checks.check_prediction_by_hand, image[np.newaxis], "happy", classifier, image,

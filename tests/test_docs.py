@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 
 from conftest import REPO
-from helpers.workspace import PARAMETER_RULES
+from helpers.workspace import ARTEFACTS, PARAMETER_RULES
 
 DOCS = [REPO / "README.md", REPO / "INSTRUCTOR.md", REPO / "data" / "README.md",
         REPO / "benchmarks" / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -80,6 +80,21 @@ def test_the_parameter_table_matches_the_notebooks_and_the_checks():
         assert default == expected_default, name
         is_ok, _ = PARAMETER_RULES[name]
         assert is_ok(default), name
+
+
+def test_the_work_folder_table_lists_every_artefact_where_it_is_made():
+    """docs/running.md's table is `ARTEFACTS`, and the notebook named as its writer uses it."""
+    table = re.findall(r"^\| `([^`]+)` \| (\d\d_\w+) \| ([^|]+) \|$",
+                       (REPO / "docs" / "running.md").read_text(), re.MULTILINE)
+    assert [(path.rstrip("/"), made_by, holds.strip()) for path, made_by, holds in table] == [
+        (a.path, a.made_by, a.holds) for a in ARTEFACTS.values()]
+    by_helper = {"clean": "clean_images", "set_aside": "clean_images"}  # helpers/clean.py
+    for name, artefact in ARTEFACTS.items():
+        source = (REPO / "notebooks" / f"{artefact.made_by}.ipynb").read_text()
+        if name in by_helper:
+            assert by_helper[name] in source
+            source = (REPO / "helpers" / "clean.py").read_text().replace('"', '\\"')
+        assert f'\\"{name}\\"' in source, (name, artefact.made_by)
 
 
 def test_the_supported_pythons_are_the_ones_that_resolve_everywhere():

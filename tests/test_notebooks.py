@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO
 from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
+from helpers.workspace import Work
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -98,7 +99,7 @@ def test_a_student_copy_stops_at_its_first_exercise_with_the_checkers_message(co
 
 
 def test_metrics_json_is_complete_and_above_chance(course):
-    metrics = json.loads((course["work"] / "metrics.json").read_text())
+    metrics = json.loads(Work(course["work"]).path("metrics").read_text())
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "n_test", "class_names"):
         assert key in metrics
     assert metrics["class_names"] == ["happy", "sad"]
@@ -115,17 +116,43 @@ def test_serving_choices_are_made_on_validation_and_saved_with_the_model(course)
     the served model carries the threshold to every prediction path."""
     from helpers.predict import load_classifier
 
-    served = json.loads((course["work"] / "metrics.json").read_text())["served"]
+    served = json.loads(Work(course["work"]).path("metrics").read_text())["served"]
     assert served["chosen_on"] == "validation"
     on_val = served["validation"]
     assert set(on_val) == {"as trained", "mirror-averaged"}
     lower_loss = min(on_val, key=lambda name: on_val[name]["val_loss"])
     assert served["model"] == lower_loss and served["mirror_averaged"] == (
         lower_loss == "mirror-averaged")
-    classifier = load_classifier(course["work"] / "model_served.keras")
+    classifier = load_classifier(Work(course["work"]).path("served_model"))
     assert classifier.threshold == served["threshold"]
-    assert load_classifier(course["work"] / "model_float32.tflite").threshold == served["threshold"]
+    tflite = load_classifier(Work(course["work"]).path("float32_model"))
+    assert tflite.threshold == served["threshold"]
     assert (classifier.model.name == "happy_sad_cnn_flip_averaged") == served["mirror_averaged"]
+
+
+def test_each_model_is_a_folder_with_its_own_card(course):
+    """Trained, served and both exports: one folder each, written once, with a card that says
+    what the model needs and how it did; no file is shared between models."""
+    from helpers.bundle import load_card
+
+    work = Work(course["work"])
+    metrics = work.json("metrics")
+    names = ("trained_model", "served_model", "float32_model", "int8_model")
+    files, cards = zip(*(load_card(work.require(name)) for name in names))
+    assert [f.relative_to(work.root).as_posix() for f in files] == [
+        "models/trained/model.keras", "models/served/model.keras",
+        "models/float32/model.tflite", "models/int8/model.tflite"]
+    trained, served, *exported = cards
+    assert trained["made_by"] == "05_train" and "test" not in trained
+    counts = work.table("split").groupby(["split", "class"]).size()
+    assert trained["trained_on"]["pictures"]["train"] == dict(counts["train"])
+    assert served["threshold"] == metrics["served"]["threshold"]
+    assert served["test"]["accuracy"] == metrics["accuracy"]
+    assert served["test"]["intervals"]["accuracy"] == metrics["intervals"]["accuracy"]
+    for card in exported:
+        assert card["converted_from"] == "models/served/model.keras"
+        assert card["threshold"] == served["threshold"] and card["classes"] == served["classes"]
+    assert not list(work.root.rglob("classes.json")) + list(work.root.rglob("preprocessing.json"))
 
 
 def test_exported_models_agree_with_keras(course):
@@ -134,14 +161,14 @@ def test_exported_models_agree_with_keras(course):
     assert comparison.loc["tflite float32", "max_prob_diff"] < 1e-3
     assert comparison.loc["tflite int8", "agreement_with_keras"] >= 0.9
     assert (comparison["p50_ms"] > 0).all()
-    assert (course["work"] / "model_served.keras").is_file()
+    assert (Work(course["work"]).path("served_model") / "card.json").is_file()
 
 
 def test_the_cnn_beats_handcrafted_features_on_the_same_test_split(course):
-    rows = {r["model"]: r for r in json.loads((course["work"] / "compare.json").read_text())}
+    rows = {r["model"]: r for r in json.loads(Work(course["work"]).path("compare").read_text())}
     cnn = next(r for name, r in rows.items() if name.startswith("CNN, served"))
     hog = rows["HOG + logistic regression"]
-    metrics = json.loads((course["work"] / "metrics.json").read_text())
+    metrics = json.loads(Work(course["work"]).path("metrics").read_text())
     assert cnn["accuracy"] == metrics["accuracy"]  # notebook 06's test split, served model
     assert 0.5 <= hog["accuracy"] < cnn["accuracy"] and hog["parameters"] == 901
     assert (course["work"] / "figures" / "hog_pictures.png").is_file()
@@ -161,9 +188,9 @@ def test_the_trained_model_looks_at_the_mouth(course):
     from helpers.predict import load_classifier
 
     work = course["work"]
-    model = keras.models.load_model(work / "model.keras")
-    threshold = load_classifier(work / "model_served.keras").threshold
-    test = pd.read_csv(work / "split.csv").query("split == 'test'")
+    model = keras.models.load_model(Work(work).path("trained_model"))
+    threshold = load_classifier(Work(work).path("served_model")).threshold
+    test = pd.read_csv(Work(work).path("split")).query("split == 'test'")
     images = np.stack([load_image(work / "clean" / f, 48, 1) for f in test["file"]])
     right = (model.predict(images, verbose=0).ravel() >= threshold) == test["label"].to_numpy()
     boxes = [b for b, ok in zip(mouth_boxes(work, list(test["file"]), 48), right) if ok]
@@ -178,13 +205,13 @@ def test_the_trained_model_looks_at_the_mouth(course):
                                        threshold=threshold) for image in images[right]])
     assert np.median(cams) > 1.25 and np.mean(cams > 1) > 0.55
     assert np.median(occlusions) > 2 and np.mean(occlusions > 1) > 0.75
-    explained = json.loads((work / "explain.json").read_text())  # what notebook 08 reports
+    explained = json.loads(Work(work).path("explain").read_text())  # what notebook 08 reports
     assert explained["median_mouth_ratio"] == pytest.approx(np.median(cams), rel=1e-3)
 
 
 def test_cleaner_sets_aside_exactly_the_planted_files(course):
-    planted = json.loads((course["work"] / "collect.json").read_text())["planted"]
-    report = pd.read_csv(course["work"] / "cleaning_report.csv")
+    planted = json.loads(Work(course["work"]).path("collect").read_text())["planted"]
+    report = pd.read_csv(Work(course["work"]).path("cleaning_report"))
     set_aside = report[report["outcome"] == "set_aside"]
     assert dict(zip(set_aside["file"], set_aside["reason"])) == {
         p["path"]: p["reason"] for p in planted
@@ -196,8 +223,8 @@ def test_cleaner_sets_aside_exactly_the_planted_files(course):
 
 
 def test_split_manifest_is_file_level_and_complete(course):
-    manifest = pd.read_csv(course["work"] / "split.csv")
-    report = pd.read_csv(course["work"] / "cleaning_report.csv")
+    manifest = pd.read_csv(Work(course["work"]).path("split"))
+    report = pd.read_csv(Work(course["work"]).path("cleaning_report"))
     usable = report[report["outcome"].isin(USABLE_OUTCOMES)]
     assert manifest["file"].is_unique and len(manifest) == len(usable)
     assert set(manifest["split"]) == {"train", "val", "test"}
@@ -209,12 +236,12 @@ def test_notebook_03s_split_in_view_is_the_helpers_split(course):
     scripts and tests) must give the same manifest for the same folder and seed."""
     from helpers.split import split_dataset
 
-    written = pd.read_csv(course["work"] / "split.csv")
+    written = pd.read_csv(Work(course["work"]).path("split"))
     assert written.equals(split_dataset(course["work"] / "clean", seed=42))
 
 
 def test_notebook_model_is_the_recipe_in_helpers(course):
-    trained = keras.models.load_model(course["work"] / "model_untrained.keras")
+    trained = keras.models.load_model(Work(course["work"]).path("untrained_model"))
     reference = build_model(*trained.input_shape[1:2], trained.input_shape[3])
     def layer_configs(model):
         return [{k: v for k, v in layer.get_config().items() if k != "name"}
@@ -224,13 +251,13 @@ def test_notebook_model_is_the_recipe_in_helpers(course):
 
 
 def test_same_seed_retrains_to_the_same_metrics(course):
-    before = json.loads((course["work"] / "metrics.json").read_text())
+    before = json.loads(Work(course["work"]).path("metrics").read_text())
     command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05", "06",
                "-p", "WORK_DIR", str(course["work"]), "-p", "DATA_DIR", str(course["data"]),
                "--out", str(course["out"] / "again")]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads((course["work"] / "metrics.json").read_text()) == before
+    assert json.loads(Work(course["work"]).path("metrics").read_text()) == before
 
 
 def test_committed_notebooks_pass_nbval(tmp_path):

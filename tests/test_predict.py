@@ -1,5 +1,5 @@
-"""Prediction: the training preprocessing (read from the sidecars), one answer per face, a clear
-line for a photo without a face, errors not crashes, and the same through TFLite."""
+"""Prediction: the training preprocessing (read from the model's card), one answer per face, a
+clear line for a photo without a face, errors not crashes, and the same through TFLite."""
 
 import json
 import subprocess
@@ -9,16 +9,10 @@ import pytest
 from PIL import ImageOps
 
 from conftest import PHOTO, REPO, face_crop, landscape, save_brightness_model, side_by_side
+from helpers.bundle import CARD_FILE, load_card, model_card, new_bundle, save_card
 from helpers.faces import FaceRules, FaceStep, crop_face
 from helpers.images import load_image, open_image, to_array
-from helpers.predict import (
-    PREPROCESSING_FILE,
-    classify_images,
-    load_classifier,
-    main,
-    save_preprocessing,
-    save_threshold,
-)
+from helpers.predict import classify_images, load_classifier, main
 
 PHOTOS = FaceStep("face_crops", FaceRules(margin=0.07))
 
@@ -52,14 +46,17 @@ def test_the_threshold_saved_with_the_model_decides_the_label(model_path, tmp_pa
     assert 0.3 < p_sad < 0.5
     [before] = classify_images(load_classifier(model_path), [grey])
     assert before["label"] == "happy" and before["confidence"] == pytest.approx(1 - p_sad, abs=1e-3)
-    save_threshold(model_path, 0.3)  # as notebook 06 does after choosing on validation
-    classifier = load_classifier(model_path)
+    served = new_bundle(tmp_path / "served")  # as notebook 06 saves the served model
+    load_classifier(model_path).model.save(served / "model.keras")
+    save_card(served, load_card(model_path)[1] | {"threshold": 0.3, "made_by": "06_evaluate"})
+    classifier = load_classifier(served)  # the folder, or the file in it
     assert classifier.threshold == 0.3 and classifier.face_step == FaceStep("none")
+    assert load_classifier(model_path).threshold == 0.5  # the trained model's card is its own
     [after] = classify_images(classifier, [grey])
     assert after["label"] == "sad" and after["confidence"] == pytest.approx(p_sad, abs=1e-3)
     assert after["probabilities"] == before["probabilities"]
-    with pytest.raises(ValueError, match="strictly between 0 and 1"):
-        save_threshold(model_path, 1.5)
+    with pytest.raises(ValueError, match="threshold 1.5 is not between 0 and 1"):
+        model_card(["happy", "sad"], 16, 1, FaceStep("none"), made_by="x", threshold=1.5)
 
 
 def test_cli_prints_json_lines_and_error_lines(model_path, tmp_path, make_image, capsys):
@@ -121,23 +118,53 @@ def test_no_face_gives_a_clear_line_and_exit_status_1(face_model, tmp_path, caps
     assert "label" not in line
 
 
-def test_a_missing_or_disagreeing_preprocessing_file_is_a_clear_error(face_model, capsys):
-    sidecar = face_model.with_name(PREPROCESSING_FILE)
-    save_preprocessing(face_model, 64, 1, PHOTOS)
+def test_a_missing_or_disagreeing_card_is_a_clear_error(face_model, capsys):
+    card_path = face_model.with_name(CARD_FILE)
+    card = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps(card | {"image_size": 64}))
     with pytest.raises(ValueError, match="trained on 64x64x1 pictures, but model.keras takes "
                                          "48x48x1: they come from different runs"):
         load_classifier(face_model)
-    sidecar.unlink()
+    card_path.unlink()
     assert main([str(face_model), "x.png"]) == 2
-    assert f"No {PREPROCESSING_FILE} next to the model" in json.loads(capsys.readouterr().out)[
-        "error"]
+    assert f"No {CARD_FILE} beside" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_a_model_from_an_older_kit_gets_a_clear_message(model_path, tmp_path, capsys):
+    """Before bundles, classes.json and preprocessing.json sat beside every model in WORK_DIR."""
+    old = tmp_path / "old_work"
+    old.mkdir()
+    model_path.rename(old / "model_served.keras")
+    (old / "classes.json").write_text('["happy", "sad"]')
+    assert main([str(old / "model_served.keras"), "x.png"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "older version of the kit" in error and "notebooks 05_train to 07_predict" in error
+
+
+def test_a_bundle_holds_one_model_and_is_replaced_whole(model_path, tmp_path):
+    folder = model_path.parent
+    (folder / "model.tflite").write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="more than one model file"):
+        load_classifier(folder)
+    new_bundle(folder)  # the kit's own bundle: emptied
+    assert list(folder.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="no model file"):
+        load_classifier(folder)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a model bundle"):
+        new_bundle(mine)
+    assert (mine / "notes.txt").read_text() == "keep me"
 
 
 def test_tflite_model_goes_through_the_same_face_step(face_model, tmp_path):
     from helpers.export import export_tflite
 
     keras_classifier = load_classifier(face_model)
-    tflite_path = export_tflite(keras_classifier.model, face_model.with_name("model.tflite"))
+    exported = new_bundle(tmp_path / "float32")  # a folder of its own, as notebook 07 saves it
+    tflite_path = export_tflite(keras_classifier.model, exported / "model.tflite")
+    save_card(exported, keras_classifier.card | {"made_by": "07_predict"})
     photo = tmp_path / "photo.jpg"
     PHOTO.save(photo, quality=95)
     [from_keras] = classify_images(keras_classifier, [photo])

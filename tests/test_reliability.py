@@ -38,7 +38,7 @@ from helpers.images import REASONS, open_image
 from helpers.pipeline import make_dataset
 from helpers.predict import classify_images, load_classifier, main
 from helpers.split import split_dataset
-from helpers.workspace import check_parameters, prepare_output_folder
+from helpers.workspace import Work, check_parameters, prepare_output_folder
 
 NOTEBOOKS = REPO / "notebooks"
 HUGE_SIDE = 10_000
@@ -399,10 +399,10 @@ def test_predict_cli_explains_bad_models_and_inputs(tmp_path, classifier, capsys
 
     classifier.model.save(fake)
     assert main([str(fake), "x.png"]) == 2
-    assert "No classes.json" in json.loads(capsys.readouterr().out)["error"]
-    (tmp_path / "classes.json").write_text("[happy")
+    assert "No card.json beside" in json.loads(capsys.readouterr().out)["error"]
+    (tmp_path / "card.json").write_text("[happy")
     assert main([str(fake), "x.png"]) == 2
-    assert "classes.json is damaged" in json.loads(capsys.readouterr().out)["error"]
+    assert "card.json is damaged" in json.loads(capsys.readouterr().out)["error"]
 
 
 def test_unreadable_image_gives_an_error_line(tmp_path, classifier, monkeypatch):
@@ -485,8 +485,8 @@ def prepared(tmp_path_factory):
     work = root / "work"
     return {
         "root": root, "params": params, "data": _snapshot(root / "data"),
-        "report": (work / "cleaning_report.csv").read_bytes(),
-        "split": (work / "split.csv").read_bytes(), "clean": _snapshot(work / "clean"),
+        "report": Work(work).path("cleaning_report").read_bytes(),
+        "split": Work(work).path("split").read_bytes(), "clean": _snapshot(work / "clean"),
     }
 
 
@@ -497,13 +497,13 @@ def test_rerunning_01_and_02_is_idempotent_and_reproducible(prepared):
     _papermill("02_clean_data.ipynb", root / "again", **params)
     work = root / "work"
     assert _snapshot(root / "data") == prepared["data"]
-    assert (work / "cleaning_report.csv").read_bytes() == prepared["report"]
+    assert Work(work).path("cleaning_report").read_bytes() == prepared["report"]
     assert _snapshot(work / "clean") == prepared["clean"]
     again = split_dataset(work / "clean", seed=42).to_csv(index=False)
     assert again.encode() == prepared["split"]
     other = split_dataset(work / "clean", seed=7)
-    assert other["file"].tolist() == pd.read_csv(work / "split.csv")["file"].tolist()
-    assert other["split"].tolist() != pd.read_csv(work / "split.csv")["split"].tolist()
+    assert other["file"].tolist() == pd.read_csv(Work(work).path("split"))["file"].tolist()
+    assert other["split"].tolist() != pd.read_csv(Work(work).path("split"))["split"].tolist()
 
 
 def _finished_epochs(backup: Path) -> int:
@@ -538,14 +538,14 @@ def test_training_killed_mid_run_resumes_from_the_last_epoch(prepared):
 
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    epochs_logged = pd.read_csv(work / "training_log.csv")["epoch"].tolist()
+    epochs_logged = pd.read_csv(Work(work).path("training_log"))["epoch"].tolist()
     assert epochs_logged[:killed_after] == list(range(killed_after))  # the first run's rows
     assert epochs_logged[-(epochs - killed_after):] == list(range(killed_after, epochs))
     assert len(epochs_logged) <= epochs + 1  # at most the epoch being saved at the kill twice
     assert not (work / "backup").exists()
 
-    classifier = load_classifier(work / "model.keras")
-    manifest = pd.read_csv(work / "split.csv")
+    classifier = load_classifier(Work(work).path("trained_model"))
+    manifest = pd.read_csv(Work(work).path("split"))
     test = manifest[manifest["split"] == "test"]
     results = classify_images(classifier, [work / "clean" / f for f in test["file"]])
     accuracy = np.mean([r["label"] == c for r, c in zip(results, test["class"])])

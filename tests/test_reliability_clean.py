@@ -1,6 +1,6 @@
 """Reliability of cleaning and of the kit's files, second round (issue #23).
 
-Class names stay text from the data folder to `classes.json`; no copy is lost or replaced;
+Class names stay text from the data folder to the model's card; no copy is lost or replaced;
 any file name (too long, nested deep, not UTF-8) is cleaned without stopping the others; each
 file is decoded once; wrong folders and parameters are named; copies stay as private as the
 originals, and nothing outside the data folder is copied.
@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from helpers.bundle import load_card
 from helpers.clean import (
     MAX_NAME_BYTES,
     REPORT_NAME,
@@ -37,7 +38,7 @@ from helpers.course import main as course_main
 from helpers.faces import FaceRules, FaceStep
 from helpers.review import apply_review
 from helpers.split import split_dataset
-from helpers.workspace import check_parameters, read_table, write_table
+from helpers.workspace import Work, check_parameters, read_table, write_table
 
 NOTEBOOKS = REPO / "notebooks"
 
@@ -95,7 +96,7 @@ def test_helpers_read_the_cleaning_report_as_text(tmp_path):
     report = clean_images(data, work)
     write_table(report, work / REPORT_NAME)
     mouths = {file: [0, 0, 32, 32] for file in report["file"]}
-    (work / "collect.json").write_text(json.dumps({"mouths": mouths}))
+    Work(work).path("collect").write_text(json.dumps({"mouths": mouths}))
     files = [o.removeprefix("clean/") for o in report["output"]]
     assert mouth_boxes(work, files, 32) == [(0, 0, 16, 16)] * 3
     assert read_table(work / REPORT_NAME)["class"].tolist() == ["0", "NA", "NA"]
@@ -104,14 +105,14 @@ def test_helpers_read_the_cleaning_report_as_text(tmp_path):
 @pytest.mark.timeout(400)
 def test_notebooks_02_to_05_keep_class_names_0_and_NA_and_a_latin1_file_name(tmp_path):
     """SLOW (four papermill runs, ~2 minutes): classes 0/ and NA/ and a file whose name is not
-    UTF-8 go through cleaning, the split and training; classes.json names them as text."""
+    UTF-8 go through cleaning, the split and training; the model's card names them as text."""
     import papermill as pm
 
     data, work = _classes(tmp_path / "data", names=("0", "NA"), n=9), tmp_path / "work"
     latin1 = data / "0" / os.fsdecode(b"caf\xe9.png")
     _noise(latin1, 99)
     work.mkdir()
-    (work / "collect.json").write_text(json.dumps({"source": str(tmp_path / "photos")}))
+    Work(work).path("collect").write_text(json.dumps({"source": str(tmp_path / "photos")}))
     params = {"DATA_DIR": str(data), "WORK_DIR": str(work), "QUICK": True}
     extra = {"02_clean_data": {"CROP_FACES": False},
              "05_train": {"EPOCHS": 1, "MIN_STEPS": 0, "DIAGNOSE_EPOCHS": 0}}
@@ -119,8 +120,8 @@ def test_notebooks_02_to_05_keep_class_names_0_and_NA_and_a_latin1_file_name(tmp
         pm.execute_notebook(NOTEBOOKS / f"{notebook}.ipynb", tmp_path / f"{notebook}.ipynb",
                             parameters=params | extra.get(notebook, {}), cwd=str(NOTEBOOKS),
                             kernel_name="python3", progress_bar=False)
-    assert json.loads((work / "classes.json").read_text()) == ["0", "NA"]
-    manifest = read_table(work / "split.csv")
+    assert load_card(Work(work).require("trained_model"))[1]["classes"] == ["0", "NA"]
+    manifest = read_table(Work(work).path("split"))
     assert sorted(set(manifest["class"])) == ["0", "NA"] and len(manifest) == 19
     assert "0/caf%E9.png" in set(manifest["file"])
     report = read_table(work / REPORT_NAME)
@@ -234,8 +235,8 @@ def test_a_file_name_that_is_not_utf8_goes_through_clean_split_and_review(tmp_pa
     manifest = split_dataset(work / "clean")
     for file in manifest["file"]:
         file.encode("utf-8")  # strict: no surrogates left for later steps
-    write_table(manifest, work / "split.csv")
-    assert read_table(work / "split.csv")["file"].tolist() == manifest["file"].tolist()
+    write_table(manifest, Work(work).path("split"))
+    assert read_table(Work(work).path("split"))["file"].tolist() == manifest["file"].tolist()
 
     reviewed = apply_review(report, {f"happy/{name}": "set_aside"}, work)
     saved = read_table(work / REPORT_NAME).set_index("file")

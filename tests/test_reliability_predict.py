@@ -30,8 +30,9 @@ from PIL import Image
 
 from conftest import save_brightness_model, write_image
 from helpers import images, predict
+from helpers.bundle import CARD_FILE
 from helpers.images import REASONS, ImageError, open_image
-from helpers.predict import PREPROCESSING_FILE, classify_images, load_classifier, main
+from helpers.predict import classify_images, load_classifier, main
 
 # --------------------------------------------------------------------------- crafted files
 
@@ -211,7 +212,7 @@ def _copy_model(model_path: Path, folder: Path) -> Path:
 
 
 def _with_output(model_path: Path, folder: Path, output_layer) -> Path:
-    """The stand-in model with `output_layer` on top, saved with the same sidecars."""
+    """The stand-in model with `output_layer` on top, saved with the same card."""
     import keras
 
     path = _copy_model(model_path, folder)
@@ -350,7 +351,7 @@ def _zip_without(path: Path, member: str, replacement: str | None = None) -> Non
 
 
 def _damage(model: Path, case: str) -> None:
-    prep = model.with_name(PREPROCESSING_FILE)
+    prep = model.with_name(CARD_FILE)
     record = json.loads(prep.read_text())
     if case == "no_config_json":  # KeyError inside Keras
         _zip_without(model, "config.json")
@@ -366,15 +367,15 @@ def _damage(model: Path, case: str) -> None:
         prep.write_text(json.dumps({**record, "face_step": {"mode": "photos",
                                                             "rules": {"margin": "wide"}}}))
     elif case == "classes_deeply_nested":  # RecursionError
-        model.with_name("classes.json").write_text("[" * 100_000 + "]" * 100_000)
+        prep.write_text("[" * 100_000 + "]" * 100_000)
     elif case == "classes_not_names":  # TypeError (unhashable) at the first answer
-        model.with_name("classes.json").write_text('[["happy"], ["sad"]]')
+        prep.write_text(json.dumps({**record, "classes": [["happy"], ["sad"]]}))
 
 
 @pytest.mark.parametrize("case", ["no_config_json", "config_not_a_dict", "size_infinite",
                                   "face_step_a_string", "face_rule_not_a_number",
                                   "classes_deeply_nested", "classes_not_names"])
-def test_a_damaged_model_or_sidecar_is_an_error_line_and_status_2(model_path, tmp_path, case,
+def test_a_damaged_model_or_card_is_an_error_line_and_status_2(model_path, tmp_path, case,
                                                                    capsys):
     model = _copy_model(model_path, tmp_path / "damaged")
     _damage(model, case)
