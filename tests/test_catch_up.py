@@ -20,9 +20,8 @@ def test_catch_up_to_05_on_a_fresh_folder_then_05_runs(tmp_path, capsys):
                         "-p", "DATA_DIR", str(data)]) == 0
     out = capsys.readouterr().out
     assert "solutions of 01-04" in out and "Open your notebook 05" in out
-    for made in ("collect.json", "cleaning_report.csv", "face_step.json", "split.csv",
-                 "model_untrained.keras"):
-        assert (work / made).is_file(), made
+    for made in ("collect", "cleaning_report", "face_step", "split", "untrained_model"):
+        assert Work(work).path(made).is_file(), made
     assert sorted(p.name for p in (work / "executed" / "catch-up").glob("*.ipynb")) == [
         p.name for p in course.notebooks()[:4]]
     assert Work(work).path("predictions").read_text() == mine  # the solutions' guesses are not kept
@@ -32,7 +31,7 @@ def test_catch_up_to_05_on_a_fresh_folder_then_05_runs(tmp_path, capsys):
     assert course.main(["run", "--quick", "--only", "05", "-p", "WORK_DIR", str(work),
                         "-p", "DATA_DIR", str(data), "-p", "EPOCHS", "1", "-p", "MIN_STEPS", "1",
                         "-p", "DIAGNOSE_EPOCHS", "1", "--out", str(tmp_path / "out")]) == 0
-    assert json.loads((work / "models" / "trained" / "card.json").read_text())["classes"]
+    assert json.loads((Work(work).path("trained_model") / "card.json").read_text())["classes"]
 
 
 def test_catch_up_says_what_to_do_when_it_cannot(tmp_path, monkeypatch, capsys):
