@@ -107,8 +107,8 @@ def _read_sidecar(path: Path, what: str) -> Any:
 
 def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, Any]:
     """(predict, input shape of one picture, the Keras model or None) for a model file."""
-    if model_path.suffix == ".tflite":
-        from helpers.export import TFLiteClassifier
+    if model_path.suffix == ".tflite":  # LiteRT only: neither TensorFlow nor Keras is imported
+        from helpers.litert import TFLiteClassifier
 
         tflite = TFLiteClassifier(model_path)
         return tflite.predict, tflite.input_shape, None
