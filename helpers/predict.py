@@ -19,6 +19,9 @@ gives an error line, not a crash; paths may start with `-`):
 
     python -m helpers.predict work/model_served.keras photo1.jpg photo2.png
     python -m helpers.predict work/model_float32.tflite photo1.jpg
+
+A `.tflite` model runs with LiteRT alone (`helpers.litert`): neither TensorFlow nor Keras is
+imported, so the command starts in about a second (benchmarks/README.md, "Prediction start-up").
 """
 
 from __future__ import annotations
