@@ -4,8 +4,9 @@ A `.keras` file needs all of TensorFlow to run; a `.tflite` file runs with the s
 LiteRT interpreter and is what a phone or a web server would use. `export_tflite` writes a
 float32 model, or an int8-quantised one (about 4x smaller, with tiny differences in the
 predictions). `TFLiteClassifier` loads either and predicts probabilities like
-`model.predict`, `measure_latency` times any predict function the same way, and
-`compare_exports` puts `.keras`, TFLite float and TFLite int8 side by side for notebook 07.
+`model.predict` (it lives in `helpers.litert`, which needs no TensorFlow, and is re-exported
+here), `measure_latency` times any predict function the same way, and `compare_exports`
+puts `.keras`, TFLite float and TFLite int8 side by side for notebook 07.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
 from helpers.images import load_image
+from helpers.litert import TFLiteClassifier  # also importable from here, as before
 
 
 def export_tflite(
@@ -75,41 +76,6 @@ def calibration_images(
     chosen = train.sample(n=min(n, len(train)), random_state=seed)
     return np.stack([load_image(Path(clean_dir) / f, image_size, channels)
                      for f in chosen["file"]])
-
-
-class TFLiteClassifier:
-    """A `.tflite` binary classifier: `predict(images)` returns one probability per image."""
-
-    def __init__(self, path: str | Path, num_threads: int | None = None):
-        self.path = Path(path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
-        self.interpreter.allocate_tensors()
-        self._input = self.interpreter.get_input_details()[0]
-        outputs = self.interpreter.get_output_details()
-        shapes = [tuple(int(d) for d in output["shape_signature"]) for output in outputs]
-        if shapes != [(-1, 1)] and shapes != [(1, 1)]:
-            raise ValueError(f"{self.path.name} gives output shapes {shapes} (-1: any batch), not "
-                             "one probability per picture: the kit needs output shape (None, 1)")
-        self._output = outputs[0]
-        self._batch = int(self._input["shape"][0])
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The shape of one image, e.g. (48, 48, 1)."""
-        return tuple(int(d) for d in self._input["shape"][1:])
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities (float32, shape (n,)) for a batch of images shaped like training's."""
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == len(self.input_shape):
-            images = images[np.newaxis]
-        if images.shape[0] != self._batch:
-            self.interpreter.resize_tensor_input(self._input["index"], images.shape)
-            self.interpreter.allocate_tensors()
-            self._batch = images.shape[0]
-        self.interpreter.set_tensor(self._input["index"], images)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"]).reshape(-1).copy()
 
 
 def measure_latency(

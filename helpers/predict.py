@@ -18,7 +18,10 @@ Command line (one JSON line per picture, printed as soon as its batch is done; a
 gives an error line, not a crash; paths may start with `-`):
 
     python -m helpers.predict work/models/served photo1.jpg photo2.png
-    python -m helpers.predict work/models/float32/model.tflite photo1.jpg
+    python -m helpers.predict work/models/float32 photo1.jpg
+
+A `.tflite` model runs with LiteRT alone (`helpers.litert`): neither TensorFlow nor Keras is
+imported, so the command starts in about a second (benchmarks/README.md, "Prediction start-up").
 """
 
 from __future__ import annotations
@@ -68,8 +71,8 @@ class Classifier:
 
 def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, Any]:
     """(predict, input shape of one picture, the Keras model or None) for a model file."""
-    if model_path.suffix == ".tflite":
-        from helpers.export import TFLiteClassifier
+    if model_path.suffix == ".tflite":  # LiteRT only: neither TensorFlow nor Keras is imported
+        from helpers.litert import TFLiteClassifier
 
         tflite = TFLiteClassifier(model_path)
         return tflite.predict, tflite.input_shape, None
