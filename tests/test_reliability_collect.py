@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from helpers import collect
+from helpers import download
 from helpers.collect import (
     DONE_STATUSES,
     MANIFEST_NAME,
@@ -140,7 +140,7 @@ class _KeepAliveHandler(_Handler):
 @pytest.fixture(params=[_Handler])
 def server(request, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setattr(collect, "_BACKOFF_FACTOR", 0)
+    monkeypatch.setattr(download, "_BACKOFF_FACTOR", 0)
     request.param.clients = set()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), request.param)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -175,7 +175,7 @@ def test_a_trickling_server_is_cut_off_at_the_deadline(tmp_path, server, path):
     assert elapsed < 3, f"took {elapsed:.1f} s with a 1 s deadline"
     assert [p.suffix for p in stored(tmp_path / "data")] == [".png"]  # no partial file kept
     default = inspect.signature(download_urls).parameters["deadline"].default
-    assert default == collect.DOWNLOAD_DEADLINE == 60
+    assert default == download.DOWNLOAD_DEADLINE == 60
 
 
 @pytest.mark.timeout(40)
