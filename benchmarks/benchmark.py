@@ -95,6 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--test-size", type=int, default=2000, help="held-out test images")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--epochs", type=int, default=recipe.EPOCHS, help="default recipe epochs")
+    p.add_argument("--min-steps", type=int, default=recipe.MIN_STEPS,
+                   help="fewest weight updates of a default-recipe run (more epochs if needed)")
     p.add_argument("--epochs-seed", type=int, default=20, help="seed recipe epochs")
     p.add_argument("--skip-seed", action="store_true", help="skip the (slow) seed recipe")
     p.add_argument("--skip-default", action="store_true",
@@ -198,7 +200,7 @@ def run_default(args, paths, labels, train, test, x_test, workdir: Path) -> list
     """Train the default recipe; evaluate it, plain and mirror-averaged, as .keras and TFLite."""
     keras.utils.set_random_seed(args.seed)
     model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
-    epochs = recipe.training_epochs(len(train), recipe.BATCH_SIZE, args.epochs)
+    epochs = recipe.training_epochs(len(train), recipe.BATCH_SIZE, args.epochs, args.min_steps)
     recipe.compile_model(model, steps_per_epoch=-(-len(train) // recipe.BATCH_SIZE),
                          epochs=epochs)
     seconds, epochs = train_cnn(
@@ -377,7 +379,8 @@ def run_learning_curve(args, paths, labels, train, test, x_test, workdir) -> lis
         subset = subsample(train, labels, n, args.seed)
         keras.utils.set_random_seed(args.seed)
         model = recipe.build_model(recipe.IMAGE_SIZE, recipe.CHANNELS)
-        epochs = recipe.training_epochs(len(subset), recipe.BATCH_SIZE, args.epochs)
+        epochs = recipe.training_epochs(len(subset), recipe.BATCH_SIZE, args.epochs,
+                                         args.min_steps)
         recipe.compile_model(model, steps_per_epoch=-(-len(subset) // recipe.BATCH_SIZE),
                              epochs=epochs)
         seconds, _ = train_cnn(

@@ -128,7 +128,8 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
     generate_dataset(tmp_path / "faces", n_per_class=40, dirty=False)
     out = tmp_path / "results.json"
     done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--epochs", "1",
-                         "--epochs-seed", "1", "--learning-curve", "30", "--out", str(out))
+                         "--min-steps", "0", "--epochs-seed", "1", "--learning-curve", "30",
+                         "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     names = [row["model"] for row in report["results"]]
@@ -163,8 +164,10 @@ def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
         for path in iter_files(folder):
             Image.open(path).convert("L").resize((48, 48)).save(
                 tmp_path / "faces" / folder.name / f"{path.stem}.png")
+    short = [("EPOCHS", "2"), ("MIN_STEPS", "0"), ("DIAGNOSE_EPOCHS", "0")]  # the path, not scores
     done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--skip-seed",
-                         "--skip-default", "--course")
+                         "--skip-default", "--course",
+                         *(x for pair in short for x in ("--course-parameter", *pair)))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name in ("as trained", r"served \((mirror-averaged|as trained)\)",
                  r"served \(TFLite float\)"):
