@@ -187,11 +187,11 @@ def test_the_trained_model_looks_at_the_mouth(course):
     from helpers.images import load_image
     from helpers.predict import load_classifier
 
-    work = course["work"]
-    model = keras.models.load_model(Work(work).path("trained_model"))
-    threshold = load_classifier(Work(work).path("served_model")).threshold
-    test = pd.read_csv(Work(work).path("split")).query("split == 'test'")
-    images = np.stack([load_image(work / "clean" / f, 48, 1) for f in test["file"]])
+    work = Work(course["work"])
+    model = load_classifier(work.require("trained_model")).model
+    threshold = load_classifier(work.require("served_model")).threshold
+    test = work.table("split").query("split == 'test'")
+    images = np.stack([load_image(work.path("clean") / f, 48, 1) for f in test["file"]])
     right = (model.predict(images, verbose=0).ravel() >= threshold) == test["label"].to_numpy()
     boxes = [b for b, ok in zip(mouth_boxes(work, list(test["file"]), 48), right) if ok]
     assert len(boxes) > 60
@@ -205,7 +205,7 @@ def test_the_trained_model_looks_at_the_mouth(course):
                                        threshold=threshold) for image in images[right]])
     assert np.median(cams) > 1.25 and np.mean(cams > 1) > 0.55
     assert np.median(occlusions) > 2 and np.mean(occlusions > 1) > 0.75
-    explained = json.loads(Work(work).path("explain").read_text())  # what notebook 08 reports
+    explained = work.json("explain")  # what notebook 08 reports
     assert explained["median_mouth_ratio"] == pytest.approx(np.median(cams), rel=1e-3)
 
 

@@ -98,7 +98,7 @@ def test_helpers_read_the_cleaning_report_as_text(tmp_path):
     mouths = {file: [0, 0, 32, 32] for file in report["file"]}
     Work(work).path("collect").write_text(json.dumps({"mouths": mouths}))
     files = [o.removeprefix("clean/") for o in report["output"]]
-    assert mouth_boxes(work, files, 32) == [(0, 0, 16, 16)] * 3
+    assert mouth_boxes(Work(work), files, 32) == [(0, 0, 16, 16)] * 3
     assert read_table(work / REPORT_NAME)["class"].tolist() == ["0", "NA", "NA"]
 
 
