@@ -390,17 +390,22 @@ def test_runner_says_when_there_is_no_notebook_to_run(tmp_path, monkeypatch, cap
 
 
 def test_predict_cli_explains_bad_models_and_inputs(tmp_path, classifier, capsys):
+    from helpers.bundle import CARD_FILE, save_card
+
     fake = tmp_path / "model.keras"
     fake.write_text("not a model")
+    save_card(tmp_path, classifier.card)  # a good card beside a file that is not a model
     assert main([str(fake), "x.png"]) == 2
     assert "not a model the kit can read" in json.loads(capsys.readouterr().out)["error"]
-    assert main([str(tmp_path), "x.png"]) == 2
-    assert "Train one first" in json.loads(capsys.readouterr().out)["error"]
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "x.png"]) == 2
+    assert "holds no model file" in json.loads(capsys.readouterr().out)["error"]
 
     classifier.model.save(fake)
+    (tmp_path / CARD_FILE).unlink()
     assert main([str(fake), "x.png"]) == 2
     assert "No card.json beside" in json.loads(capsys.readouterr().out)["error"]
-    (tmp_path / "card.json").write_text("[happy")
+    (tmp_path / CARD_FILE).write_text("[happy")
     assert main([str(fake), "x.png"]) == 2
     assert "card.json is damaged" in json.loads(capsys.readouterr().out)["error"]
 
