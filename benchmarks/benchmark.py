@@ -64,7 +64,13 @@ from helpers.export import (  # noqa: E402
     keras_predict_fn,
     measure_latency,
 )
-from helpers.images import IMAGE_EXTENSIONS, class_folders, iter_files, load_image  # noqa: E402
+from helpers.images import (  # noqa: E402
+    IMAGE_EXTENSIONS,
+    class_folders,
+    iter_files,
+    load_image,
+    model_view,
+)
 from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
 from helpers.workspace import Work  # noqa: E402
@@ -144,9 +150,10 @@ def subsample(indices: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.
     return subset
 
 
-def load_arrays(paths: list[str], image_size: int, channels: int) -> np.ndarray:
-    """Decode images with the kit's one decoder into an (n, size, size, channels) array."""
-    return np.stack([load_image(p, image_size, channels) for p in paths])
+def load_arrays(paths: list[str], image_size: int) -> np.ndarray:
+    """Decode images with the kit's one decoder into an (n, size, size, 3) array of raw RGB
+    pixels, as the models take them."""
+    return np.stack([load_image(p, image_size) for p in paths])
 
 
 def scores(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
@@ -166,7 +173,6 @@ def train_cnn(
     paths: list[str],
     labels: np.ndarray,
     image_size: int,
-    channels: int,
     batch_size: int,
     epochs: int,
     seed: int,
@@ -181,7 +187,6 @@ def train_cnn(
         paths,
         labels,
         image_size=image_size,
-        channels=channels,
         batch_size=batch_size,
         training=True,
         seed=seed,
@@ -204,13 +209,11 @@ def run_default(args, paths, labels, train, test, x_test, workdir: Path) -> list
     recipe.compile_model(model, steps_per_epoch=-(-len(train) // recipe.BATCH_SIZE),
                          epochs=epochs)
     seconds, epochs = train_cnn(
-        model, [paths[i] for i in train], labels[train], recipe.IMAGE_SIZE, recipe.CHANNELS,
-        recipe.BATCH_SIZE, epochs, args.seed, augment=True,
+        model, [paths[i] for i in train], labels[train], recipe.IMAGE_SIZE, recipe.BATCH_SIZE,
+        epochs, args.seed, augment=True,
     )
     common = {"train_s": seconds, "epochs": epochs, "params": model.count_params()}
-    representative = load_arrays(
-        [paths[i] for i in train[:200]], recipe.IMAGE_SIZE, recipe.CHANNELS
-    )
+    representative = load_arrays([paths[i] for i in train[:200]], recipe.IMAGE_SIZE)
     rows = []
     for variant, served in (("", model), (", mirror-averaged", recipe.add_flip_averaging(model))):
         name = f"default CNN {recipe.IMAGE_SIZE}px{variant}"
@@ -240,12 +243,12 @@ def run_seed(args, paths, labels, train, test, workdir: Path) -> dict:
     model = recipe.build_seed_model(SEED_IMAGE_SIZE, SEED_CHANNELS)
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     seconds, epochs = train_cnn(
-        model, [paths[i] for i in train], labels[train], SEED_IMAGE_SIZE, SEED_CHANNELS,
-        SEED_BATCH_SIZE, args.epochs_seed, args.seed, augment=False,
+        model, [paths[i] for i in train], labels[train], SEED_IMAGE_SIZE, SEED_BATCH_SIZE,
+        args.epochs_seed, args.seed, augment=False,
     )
     path = workdir / "seed.keras"
     model.save(path)
-    x_test = load_arrays([paths[i] for i in test], SEED_IMAGE_SIZE, SEED_CHANNELS)
+    x_test = load_arrays([paths[i] for i in test], SEED_IMAGE_SIZE)
     predict = keras_predict_fn(model)
     return {
         "model": f"seed tutorial CNN {SEED_IMAGE_SIZE}px RGB (Keras)",
@@ -258,16 +261,16 @@ def run_seed(args, paths, labels, train, test, workdir: Path) -> dict:
 def run_hog(args, labels, train, test, x_all: np.ndarray, workdir: Path) -> dict:
     """HOG features + standardised logistic regression on the same split: notebook 08's
     (`helpers.explain.hog_features`, scikit-image: 9 directions in 8x8-pixel cells, 2x2-cell
-    blocks) on the grey pictures in [0, 1]."""
+    blocks) on the grey pictures in [0, 1] (`model_view`)."""
     start = time.perf_counter()
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))
-    clf.fit(hog_features(x_all[train]), labels[train])
+    clf.fit(hog_features(model_view(x_all[train])), labels[train])
     seconds = time.perf_counter() - start
     path = workdir / "hog_logreg.pkl"
     path.write_bytes(pickle.dumps(clf))
 
     def predict(images: np.ndarray) -> np.ndarray:
-        return clf.predict_proba(hog_features(images))[:, 1]
+        return clf.predict_proba(hog_features(model_view(images)))[:, 1]
 
     x_test = x_all[test]
     n_params = clf[-1].coef_.size + clf[-1].intercept_.size
@@ -298,7 +301,7 @@ def run_fer_package(labels, test, paths) -> list[dict]:
         return []
     model = keras.models.load_model(weights, compile=False)
     warnings.filterwarnings("ignore", message="The structure of `inputs`")  # its input's name
-    grey = np.stack([resize_bilinear(load_image(paths[i], 48, 1)[..., 0] * 255, 64)
+    grey = np.stack([resize_bilinear(model_view(load_image(paths[i], 48))[..., 0] * 255, 64)
                      for i in test])
     x = ((grey / 255.0 - 0.5) * 2.0)[..., np.newaxis].astype(np.float32)
     predict = keras_predict_fn(model)
@@ -337,7 +340,7 @@ def run_course_path(args, paths, labels, train, test, classes, workdir: Path) ->
     seconds = float(re.search(r"^05_train\s+([\d.]+)$", done.stdout, re.MULTILINE).group(1))
     kept = re.search(r"^Test metrics \((\d+) images", done.stdout, re.MULTILINE).group(1)
     test_paths = [paths[i] for i in test]
-    x_test = load_arrays(test_paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
+    x_test = load_arrays(test_paths, recipe.IMAGE_SIZE)
     rows = []
     work = Work(work)
     served = work.json("metrics")["served"]
@@ -385,7 +388,7 @@ def run_learning_curve(args, paths, labels, train, test, x_test, workdir) -> lis
                              epochs=epochs)
         seconds, _ = train_cnn(
             model, [paths[i] for i in subset], labels[subset], recipe.IMAGE_SIZE,
-            recipe.CHANNELS, recipe.BATCH_SIZE, epochs, args.seed, augment=True,
+            recipe.BATCH_SIZE, epochs, args.seed, augment=True,
         )
         result = scores(labels[test], keras_predict_fn(model)(x_test))
         rows.append({"train_images": len(subset), **result, "train_s": seconds,
@@ -429,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Data: {len(paths):,} images in {data_dir} (classes {classes}, label 1 = "
               f"{classes[1]}); training on {len(train):,}, testing on {len(test):,} "
               f"(stratified, seed {args.seed}); {os.cpu_count()} CPU cores")
-        x_all = load_arrays(paths, recipe.IMAGE_SIZE, recipe.CHANNELS)
+        x_all = load_arrays(paths, recipe.IMAGE_SIZE)
         x_test = x_all[test]
         rows = [] if args.skip_default else run_default(args, paths, labels, train, test,
                                                         x_test, workdir)

@@ -80,7 +80,7 @@ def one_epoch(listing: Path, mode: str, image_size: int, batch_size: int) -> dic
 
     paths = listing.read_text().split("\n")
     budget = {"cached": 1 << 62, "streamed": 0, "default": CACHE_BUDGET_BYTES}[mode]
-    ds = make_dataset(paths, [i % 2 for i in range(len(paths))], image_size, 1, batch_size,
+    ds = make_dataset(paths, [i % 2 for i in range(len(paths))], image_size, batch_size,
                       training=True, cache_budget=budget)
     seconds = []
     for _ in range(2):
@@ -89,7 +89,7 @@ def one_epoch(listing: Path, mode: str, image_size: int, batch_size: int) -> dic
         seconds.append(time.perf_counter() - start)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"images": seen, "seconds": seconds, "peak_rss_mb": peak_mb,
-            "streams": len(paths) * image_size * image_size * 4 > budget}
+            "streams": len(paths) * image_size * image_size * 3 > budget}  # uint8 RGB
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,7 +177,7 @@ def check_baseline(baseline: float, manifest) -> None:
 def check_extra_augmentation(layer, images, prediction, path: str | Path) -> None:
     """Exercise 2: one more Keras augmentation layer that keeps images valid and labels true,
     and a written prediction of its effect (recorded in `path`)."""
-    answer = "for example keras.layers.RandomBrightness(0.3, value_range=(0, 1))."
+    answer = "for example keras.layers.RandomBrightness(0.3, value_range=(0, 255))."
     _answers[2] = answer
     _require_answer(2, extra=layer, my_prediction=prediction)
     if not isinstance(layer, keras.layers.Layer):
@@ -190,10 +190,12 @@ def check_extra_augmentation(layer, images, prediction, path: str | Path) -> Non
     if changed.shape != images.shape:
         raise NotYet(2, f"the layer changed the images' shape from {images.shape} to "
                      f"{changed.shape}: the model expects {images.shape[1:]}.")
-    if changed.min() < -1e-3 or changed.max() > 1 + 1e-3:
+    squashed = images.max(initial=0) > 1 and changed.max(initial=0) <= 1 + 1e-3
+    if changed.min() < -1e-3 or changed.max() > 255 + 1e-3 or squashed:
         raise _wrong(2, f"pixel values now run from {changed.min():.2f} to {changed.max():.2f}, "
-                     "but the model only ever sees 0 to 1. Layers that change brightness need "
-                     "to be told the range.", "value_range=(0, 1).")
+                     "but the model takes raw pixels from 0 to 255 (it scales them itself). "
+                     "Layers that change brightness need to be told the range.",
+                     "value_range=(0, 255).")
     if np.allclose(changed, images):
         raise NotYet(2, "the images came back unchanged: make the factor larger than 0.")
     if not np.allclose(np.asarray(layer(images, training=False)), images):

@@ -10,7 +10,8 @@ images inside one `GradientTape`, so the feature maps and the output come from t
 with the same weights, and no model is nested in another.
 
 Occlusion needs no gradients and works for any model: hide one square of the picture at a time
-with grey and see how far the probability of the label falls.
+with grey and see how far the probability of the label falls. Pictures are the model's input,
+raw RGB pixels (0-255); HOG gets them grey (`helpers.images.model_view`).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def occlusion_map(
     predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, patch: int = 8,
     stride: int = 4, threshold: float = 0.5,
 ) -> np.ndarray:
-    """How far the probability of the label the model gives `image` falls when a grey square
-    (`patch` pixels, moved by `stride`) hides each place: a (height, width) map, 0 where hiding
-    changes nothing. `predict` maps a batch of images to the probability of the second class."""
+    """How far the probability of the label the model gives `image` (raw pixels, 0-255) falls
+    when a mid-grey square (`patch` pixels, moved by `stride`) hides each place: a (height,
+    width) map, 0 where hiding changes nothing. `predict` maps a batch of images to the
+    probability of the second class."""
     image = np.asarray(image, dtype=np.float32)
     height, width = image.shape[:2]
     p_second = float(predict(image[np.newaxis])[0])
@@ -84,7 +86,7 @@ def occlusion_map(
                for x in range(0, width - patch + 1, stride)]
     hidden = np.repeat(image[np.newaxis], len(corners), axis=0)
     for k, (y, x) in enumerate(corners):
-        hidden[k, y:y + patch, x:x + patch] = 0.5
+        hidden[k, y:y + patch, x:x + patch] = 127.5  # mid-grey, halfway from 0 to 255
     p_hidden = np.asarray(predict(hidden), dtype=np.float32).reshape(-1)
     drops = (p_second - p_hidden) if label else (p_hidden - p_second)
     total, count = np.zeros((height, width)), np.zeros((height, width))
@@ -128,7 +130,8 @@ def mouth_boxes(work: Work, files: Sequence[str], image_size: int) -> list | Non
 
 
 def hog_features(images: np.ndarray, pixels_per_cell: int = 8) -> np.ndarray:
-    """Histogram-of-oriented-gradients descriptors (scikit-image), one row per grey image:
+    """Histogram-of-oriented-gradients descriptors (scikit-image), one row per grey image
+    (shape (size, size, 1), e.g. from `helpers.images.model_view`):
     in each cell of `pixels_per_cell` squared pixels, how much edge there is in each of 9
     directions, normalised over blocks of 2x2 cells."""
     return np.stack([hog(image[..., 0], orientations=9,

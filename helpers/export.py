@@ -34,9 +34,10 @@ def export_tflite(
     """Convert `model` to a `.tflite` file at `path` and return the path.
 
     With `quantize=True` weights and activations are stored as int8 (post-training
-    quantisation); `representative_images` (a few hundred training images, float32 in
-    [0, 1], shape (n, size, size, channels)) let the converter choose the int8 ranges.
-    Inputs and outputs stay float32, so the file is used exactly like the float one.
+    quantisation); `representative_images` (a few hundred training images as the model takes
+    them: raw RGB pixels 0-255, shape (n, size, size, 3)) let the converter choose the int8
+    ranges. Inputs and outputs stay float32, so the file is used exactly like the float one:
+    raw pixels in (as float32), the probability out.
     """
     if quantize and representative_images is None:
         raise ValueError("quantize=True needs representative_images (e.g. 200 training images)")
@@ -64,18 +65,17 @@ def calibration_images(
     manifest: pd.DataFrame,
     clean_dir: str | Path,
     image_size: int,
-    channels: int,
     n: int = 200,
     seed: int = 42,
 ) -> np.ndarray:
-    """`n` *training* images from the split manifest, prepared as for training, for choosing the
-    int8 ranges of `export_tflite(..., quantize=True)`. Validation and test images stay unseen."""
+    """`n` *training* images from the split manifest, prepared as for training (raw RGB pixels),
+    for choosing the int8 ranges of `export_tflite(..., quantize=True)`. Validation and test
+    images stay unseen."""
     train = manifest[manifest["split"] == "train"]
     if train.empty:
         raise ValueError("The split has no training images to calibrate the int8 export with.")
     chosen = train.sample(n=min(n, len(train)), random_state=seed)
-    return np.stack([load_image(Path(clean_dir) / f, image_size, channels)
-                     for f in chosen["file"]])
+    return np.stack([load_image(Path(clean_dir) / f, image_size) for f in chosen["file"]])
 
 
 def measure_latency(

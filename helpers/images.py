@@ -1,9 +1,11 @@
 """Reading images: the one decoder that cleaning, training and prediction all share.
 
 Every image the kit touches goes through `open_image` (decode, fix orientation, flatten
-transparency, convert to RGB) and `to_array` (grey or colour, resize, scale to [0, 1]).
-Because there is exactly one path from file to pixels, an image cannot be read one way
-for training and another way for prediction (the seed tutorial's BGR-vs-RGB bug).
+transparency, convert to RGB) and `to_array` (resize; raw RGB pixels 0-255). Because there is
+exactly one path from file to pixels, an image cannot be read one way for training and
+another way for prediction (the seed tutorial's BGR-vs-RGB bug). The rest (grey, scaling to
+[0, 1]) happens inside the model (`helpers.model.preprocessing_layers`); `model_view` does the
+same outside it, for pictures and HOG features.
 
 `open_image` is safe on files made to hurt: it opens only regular files (a named pipe
 would block), and before decoding it checks what would cost minutes or gigabytes (too many
@@ -27,6 +29,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+#: How much red, green and blue count in grey (ITU-R 601 luma, as Pillow's "L" mode): the
+#: weights of the model's `greyscale` layer and of `model_view`.
+LUMINANCE = (0.299, 0.587, 0.114)
 #: File name extensions the kit reads as images (compared lower-case).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 #: Decoders we accept; anything else PIL can open (PSD, ICO, ...) is "unsupported_format".
@@ -267,22 +272,32 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def to_array(img: Image.Image, image_size: int = 48, channels: int = 1) -> np.ndarray:
-    """Resize an RGB image to `image_size` square and scale pixels to float32 in [0, 1].
+def to_array(img: Image.Image, image_size: int = 48) -> np.ndarray:
+    """Resize an RGB image to `image_size` square: raw pixels, uint8 0-255, shape (size, size, 3).
 
-    `channels=1` gives grey (luminance), `channels=3` gives RGB. Shape: (size, size, channels).
+    That is all the preparing outside the model: the model itself makes the pixels grey (if it
+    was built for grey) and scales them to [0, 1], so any program's RGB pixels fit it.
     """
+    img = img.convert("RGB").resize((image_size, image_size), Image.Resampling.BILINEAR,
+                                    reducing_gap=2.0)
+    return np.array(img, dtype=np.uint8)
+
+
+def load_image(path: str | Path, image_size: int = 48) -> np.ndarray:
+    """Decode and resize one image file exactly as training does (see module docstring)."""
+    return to_array(open_image(path), image_size)
+
+
+def model_view(pixels: np.ndarray, channels: int = 1) -> np.ndarray:
+    """Raw RGB pixels (..., 3) as the model's first layers make them: grey by `LUMINANCE`
+    (`channels=1`) or colour (3), float32 in [0, 1], shape (..., channels). For showing what
+    the model sees and for HOG features; the model does this itself, inside."""
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
-    img = img.convert("L" if channels == 1 else "RGB")
-    img = img.resize((image_size, image_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    return arr.reshape(image_size, image_size, channels)
-
-
-def load_image(path: str | Path, image_size: int = 48, channels: int = 1) -> np.ndarray:
-    """Decode and preprocess one image file exactly as training does (see module docstring)."""
-    return to_array(open_image(path), image_size, channels)
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if channels == 1:
+        pixels = pixels @ np.asarray(LUMINANCE, dtype=np.float32)[:, np.newaxis]
+    return pixels / np.float32(255)
 
 
 def sha256_of(path: str | Path) -> str:

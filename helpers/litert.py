@@ -2,7 +2,7 @@
 
 `TFLiteClassifier` is all that prediction needs of a `.tflite` file, so this module imports
 only NumPy and the small LiteRT interpreter (`ai_edge_litert`): `python -m helpers.predict
-work/model_float32.tflite photo.jpg` never loads TensorFlow. Exporting a model, which does need
+work/models/float32 photo.jpg` never loads TensorFlow. Exporting a model, which does need
 TensorFlow, stays in `helpers.export` (which also re-exports `TFLiteClassifier`).
 """
 

@@ -3,7 +3,8 @@ with its faces labelled."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -11,7 +12,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
-from helpers.images import ImageError, open_image
+from helpers.images import ImageError, model_view, open_image
+
+
+def show_code(*functions: Callable):
+    """The source code of `functions`, for a notebook to show (syntax-highlighted) what a helper
+    it calls does: the code in view is the code that runs."""
+    from IPython.display import Code
+
+    return Code("\n\n".join(inspect.getsource(f) for f in functions), language="python")
 
 
 def show_images(
@@ -20,7 +29,8 @@ def show_images(
     ncols: int = 8,
     size: float = 1.6,
 ) -> plt.Figure:
-    """A grid of images (file paths or arrays in [0, 1]) with optional titles."""
+    """A grid of images with optional titles: file paths, or arrays of raw pixels (0-255, as
+    `load_image` and the pipeline give them) or of floats in [0, 1] (as `model_view` gives)."""
     n = max(len(images), 1)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -37,8 +47,9 @@ def show_images(
                 ax.text(0.5, 0.5, err.reason, ha="center", va="center", fontsize=8, wrap=True)
                 pixels = None
         if pixels is not None:
-            vmax = 255 if pixels.dtype == np.uint8 else 1
-            ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=vmax)
+            unit = np.issubdtype(pixels.dtype, np.floating) and pixels.max(initial=0) <= 1
+            pixels = np.clip(np.asarray(pixels, dtype=np.float32) / (1 if unit else 255), 0, 1)
+            ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=1)
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
     fig.tight_layout()
@@ -117,8 +128,8 @@ def show_heatmaps(
     images: Sequence[np.ndarray], heatmaps: Sequence[np.ndarray], titles: Sequence[str] = (),
     boxes: Sequence | None = None, ncols: int = 6,
 ) -> plt.Figure:
-    """Each image in grey with its heatmap laid over it in colour (red: where the model
-    looked), and optionally a box (x0, y0, x1, y1) drawn on it."""
+    """Each image (raw pixels, 0-255) in grey with its heatmap laid over it in colour (red:
+    where the model looked), and optionally a box (x0, y0, x1, y1) drawn on it."""
     n = len(images)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2 * ncols, 2.2 * nrows), squeeze=False)
@@ -126,7 +137,7 @@ def show_heatmaps(
         ax.axis("off")
         if k >= n:
             continue
-        ax.imshow(np.asarray(images[k]).mean(axis=-1), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(model_view(images[k])[..., 0], cmap="gray", vmin=0, vmax=1)
         ax.imshow(heatmaps[k], cmap="jet", alpha=0.4, vmin=0, vmax=max(1e-9, heatmaps[k].max()))
         if boxes is not None and boxes[k] is not None:
             x0, y0, x1, y1 = boxes[k]
@@ -136,3 +147,12 @@ def show_heatmaps(
             ax.set_title(titles[k], fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def load_training_log(path: str | Path) -> pd.DataFrame:
+    """The per-epoch log written by Keras' CSVLogger (notebook 05), for `plot_history`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No training log at {path}. Run notebook 05_train first.")
+    # A run killed between two callbacks' writes can log its last epoch twice: keep the latest.
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last").reset_index(drop=True)

@@ -3,11 +3,11 @@
 A picture goes through the same steps as in training: the one decoder
 (`helpers.images.open_image`), the one face step (`helpers.faces.FaceStep`: find the faces
 and crop each the way the training pictures were cropped, or use the picture whole if it
-already is a face crop) and the same resizing and scaling (`helpers.images.to_array`). What
-training did is in the model's card (`helpers.bundle`: every model is a folder with its
-`card.json`) and read back here, so the two cannot be mixed up; so is the threshold notebook
-06 chose on the validation split. A photo with several people gets one answer per face; a
-photo without a face gets "no face found", never a guess.
+already is a face crop) and the same resizing (`helpers.images.to_array`); the model makes the
+pixels grey and scales them itself. What training did is in the model's card (`helpers.bundle`:
+every model is a folder with its `card.json`) and read back here, so the two cannot be mixed up;
+so is the threshold notebook 06 chose on the validation split. A photo with several people gets
+one answer per face; a photo without a face gets "no face found", never a guess.
 
 The model must give one probability per picture (output shape (None, 1), a sigmoid unit);
 any other model, and any damaged model or card, is refused when it is loaded.
@@ -109,11 +109,21 @@ def load_classifier(path: str | Path) -> Classifier:
             "notebook 06_evaluate saved (work/models/served) or one notebook 07 exported."
         ) from err
     size, channels = card["image_size"], card["channels"]
-    if input_shape != (size, size, channels):
+    if input_shape != (size, size, 3):  # the kit's models take raw RGB pixels, whatever channels
         raise ValueError(
-            f"{CARD_FILE} says the model was trained on {size}x{size}x{channels} pictures, "
-            f"but {model_path.name} takes {'x'.join(map(str, input_shape))}: they come from "
-            "different runs. Copy the whole model folder, or run notebooks 05 to 07 again.")
+            f"{CARD_FILE} says the model takes {size}x{size}x3 pictures (raw RGB pixels), but "
+            f"{model_path.name} takes {'x'.join(map(str, input_shape))}: they come from "
+            "different runs, or the model from an older kit. Copy the whole model folder, or "
+            "run notebooks 05 to 07 again.")
+    if model is not None:  # a Keras model says itself whether it makes pictures grey
+        from helpers.model import model_channels
+
+        inside = model_channels(model)
+        if inside is not None and inside != channels:
+            raise ValueError(
+                f"{CARD_FILE} says the model works on {channels}-channel pictures, but the "
+                f"convolutions of {model_path.name} see {inside}: they come from different "
+                "runs. Copy the whole model folder, or run notebooks 05 to 07 again.")
     return Classifier(model_path, card["classes"], size, channels,
                       FaceStep.from_dict(card["face_step"]), predict, float(card["threshold"]),
                       model, card)
@@ -154,7 +164,7 @@ def _classify_batch(classifier: Classifier, paths: list[Path]) -> list[dict]:
     for i, path in enumerate(paths):
         try:
             pictures = classifier.face_step.pictures(open_image(path))
-            prepared = [(box, to_array(picture, classifier.image_size, classifier.channels))
+            prepared = [(box, to_array(picture, classifier.image_size))
                         for box, picture in pictures]
         except ImageError as err:
             results[i]["error"] = str(err)

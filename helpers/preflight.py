@@ -135,8 +135,8 @@ def cpu_probe(steps: int = 60) -> float:
     from helpers.model import build_model, compile_model
 
     model = compile_model(build_model())
-    images = np.random.default_rng(0).random((64, 48, 48, 1), dtype=np.float32)
-    labels = (images.mean(axis=(1, 2, 3)) > 0.5).astype("float32")
+    images = np.random.default_rng(0).random((64, 48, 48, 3), dtype=np.float32) * 255
+    labels = (images.mean(axis=(1, 2, 3)) > 127.5).astype("float32")
     model.train_on_batch(images, labels)  # builds the graph: not timed
     start = time.perf_counter()
     for _ in range(steps):

@@ -40,16 +40,18 @@ def make_image():
 def save_brightness_model(path: Path, size: int = 16, face_step=None,
                           threshold: float = 0.5) -> Path:
     """A tiny stand-in model saved as notebook 05 saves the real one (a bundle: the model file
-    and its card.json in a folder of their own): its output is the mean brightness, so bright
-    pictures are 'sad'."""
+    and its card.json in a folder of their own): it takes raw RGB pixels like the kit's model
+    (its greyscale and scaling layers) and its output is the mean brightness in [0, 1], so
+    bright pictures are 'sad'."""
     import keras
 
     from helpers.bundle import model_card, new_bundle, save_card
     from helpers.faces import FaceStep
+    from helpers.model import preprocessing_layers
 
     new_bundle(path.parent)
-    keras.Sequential([keras.Input((size, size, 1)), keras.layers.GlobalAveragePooling2D()]).save(
-        path)
+    keras.Sequential([keras.Input((size, size, 3)), *preprocessing_layers(1),
+                      keras.layers.GlobalAveragePooling2D()]).save(path)
     save_card(path.parent, model_card(["happy", "sad"], size, 1, face_step or FaceStep("none"),
                                       made_by="tests", threshold=threshold))
     return path

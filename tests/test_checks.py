@@ -134,9 +134,9 @@ def test_baseline(capsys):
 
 
 def test_extra_augmentation_and_its_prediction_is_recorded(tmp_path, capsys):
-    images = np.random.default_rng(0).uniform(0.2, 0.8, (4, 16, 16, 1)).astype("float32")
+    images = np.random.default_rng(0).uniform(50, 200, (4, 16, 16, 3)).astype("float32")
     record = tmp_path / "predictions.json"
-    brightness = layers.RandomBrightness(0.3, value_range=(0, 1), seed=1)
+    brightness = layers.RandomBrightness(0.3, value_range=(0, 255), seed=1)
     out = passes(checks.check_extra_augmentation, brightness, images, "Better", record,
                  capsys=capsys, exercise=2)
     assert "'better'" in out
@@ -145,8 +145,10 @@ def test_extra_augmentation_and_its_prediction_is_recorded(tmp_path, capsys):
                                 "settings": {"layer": "RandomBrightness"}}
     fails_with(checks.check_extra_augmentation, layers.RandomFlip("vertical"), images, "same",
                record, words="upside-down", exercise=2)
-    fails_with(checks.check_extra_augmentation, layers.RandomBrightness(0.9, seed=1), images,
-               "same", record, words="told the range", exercise=2)
+    for wrong_range in ((0, 1), (0, 1000)):  # squashed into 0-1, or pushed past 255
+        fails_with(checks.check_extra_augmentation,
+                   layers.RandomBrightness(0.9, value_range=wrong_range, seed=1), images, "same",
+                   record, words="told the range", exercise=2)
     fails_with(checks.check_extra_augmentation, layers.RandomCrop(8, 8), images, "same",
                record, words="shape", exercise=2)
     fails_with(checks.check_extra_augmentation, "brightness", images, "same", record,
@@ -292,7 +294,7 @@ def test_precision_recall(capsys):
 def test_prediction_by_hand(tmp_path, capsys):
     path = save_brightness_model(tmp_path / "model" / "model.keras", size=8, threshold=0.6)
     classifier = load_classifier(path)
-    image = np.full((8, 8, 1), 0.55, dtype="float32")  # P(sad) 0.55: below 0.6, so happy
+    image = np.full((8, 8, 3), 0.55 * 255, dtype="float32")  # P(sad) 0.55: below 0.6, happy
     passes(checks.check_prediction_by_hand, image[np.newaxis], "happy", classifier, image,
            capsys=capsys, exercise=11)
     fails_with(checks.check_prediction_by_hand, image, "happy", classifier, image,

@@ -30,9 +30,9 @@ def trained():
     """A default model briefly trained on a toy set, so its outputs are not all ~0.5."""
     keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
-    x = rng.random((96, SIZE, SIZE, 1), dtype=np.float32) * 0.3
+    x = rng.integers(0, 80, (96, SIZE, SIZE, 3)).astype(np.float32)  # raw RGB pixels
     y = np.arange(96) % 2
-    x[y == 1, :, : SIZE // 2] += 0.6  # class 1: bright left half
+    x[y == 1, :, : SIZE // 2] += 150  # class 1: bright left half
     model = compile_model(build_model(SIZE, 1), learning_rate=3e-3)
     model.fit(x, y, batch_size=32, epochs=4, verbose=0)
     return model, x
@@ -51,7 +51,7 @@ def test_float_tflite_matches_keras(trained, exported):
     model, x = trained
     expected = model.predict(x, verbose=0).ravel()
     classifier = TFLiteClassifier(exported[0])
-    assert classifier.input_shape == (SIZE, SIZE, 1)
+    assert classifier.input_shape == (SIZE, SIZE, 3)  # raw RGB pixels, whatever the model
     assert np.max(np.abs(classifier.predict(x) - expected)) < 1e-4
     assert classifier.predict(x[0]).shape == (1,)  # a single image without a batch axis
 
@@ -78,11 +78,11 @@ def test_int8_calibration_uses_training_images_only(tmp_path):
     manifest = pd.DataFrame({  # validation and test files do not exist: loading one would fail
         "file": ["train_0.png", "val.png", "train_1.png", "test.png", "train_2.png"],
         "split": ["train", "val", "train", "test", "train"]})
-    images = calibration_images(manifest, tmp_path, 16, 1, n=10)
-    assert images.shape == (3, 16, 16, 1)
-    assert sorted(np.round(images.mean(axis=(1, 2, 3)) * 255)) == [40, 90, 140]
+    images = calibration_images(manifest, tmp_path, 16, n=10)
+    assert images.shape == (3, 16, 16, 3)  # as the model takes them: raw RGB pixels
+    assert sorted(np.round(images.mean(axis=(1, 2, 3)))) == [40, 90, 140]
     with pytest.raises(ValueError, match="no training images"):
-        calibration_images(manifest[manifest["split"] != "train"], tmp_path, 16, 1)
+        calibration_images(manifest[manifest["split"] != "train"], tmp_path, 16)
 
 
 def test_measure_latency_reports_percentiles_and_throughput(trained, exported):

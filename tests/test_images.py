@@ -6,22 +6,29 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.images import ImageError, iter_files, load_image, open_image
+from helpers.images import ImageError, iter_files, load_image, model_view, open_image
 
 
-def test_colour_order_is_rgb(tmp_path, make_image):
+def test_colour_order_is_rgb_and_pixels_stay_raw(tmp_path, make_image):
     path = make_image(tmp_path / "red.png", colour=(220, 10, 10))
-    pixels = load_image(path, image_size=16, channels=3)
-    assert pixels.shape == (16, 16, 3) and pixels.dtype == np.float32
+    pixels = load_image(path, image_size=16)
+    assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
     red, green, blue = pixels[..., 0].mean(), pixels[..., 1].mean(), pixels[..., 2].mean()
-    assert red > 0.8 and green < 0.25 and blue < 0.25
+    assert red > 200 and green < 60 and blue < 60
 
 
-def test_grey_is_luminance_scaled_to_unit_range(tmp_path, make_image):
+def test_model_view_is_luminance_scaled_to_unit_range(tmp_path, make_image):
     path = make_image(tmp_path / "grey.jpg", colour=(128, 128, 128))
-    pixels = load_image(path, image_size=48, channels=1)
-    assert pixels.shape == (48, 48, 1)
-    assert 0.45 < pixels.mean() < 0.7 and pixels.min() >= 0 and pixels.max() <= 1
+    grey = model_view(load_image(path, image_size=48), 1)
+    assert grey.shape == (48, 48, 1) and grey.dtype == np.float32
+    assert 0.45 < grey.mean() < 0.7 and grey.min() >= 0 and grey.max() <= 1
+    colour = model_view(load_image(path, image_size=48), 3)
+    assert colour.shape == (48, 48, 3) and np.allclose(colour.mean(axis=-1), grey[..., 0],
+                                                       atol=0.02)
+    red = np.array([[[255, 0, 0]]], dtype=np.uint8)
+    assert np.isclose(model_view(red)[0, 0, 0], 0.299)  # Pillow's "L" weights
+    with pytest.raises(ValueError, match="channels must be 1"):
+        model_view(red, 2)
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,7 @@ def test_the_trained_model_looks_at_the_mouth(course):
     model = load_classifier(work.require("trained_model")).model
     threshold = load_classifier(work.require("served_model")).threshold
     test = work.table("split").query("split == 'test'")
-    images = np.stack([load_image(work.path("clean") / f, 48, 1) for f in test["file"]])
+    images = np.stack([load_image(work.path("clean") / f, 48) for f in test["file"]])
     right = (model.predict(images, verbose=0).ravel() >= threshold) == test["label"].to_numpy()
     boxes = [b for b, ok in zip(mouth_boxes(work, list(test["file"]), 48), right) if ok]
     assert len(boxes) > 60
@@ -241,8 +241,11 @@ def test_notebook_03s_split_in_view_is_the_helpers_split(course):
 
 
 def test_notebook_model_is_the_recipe_in_helpers(course):
+    """Notebook 04 builds with helpers.model.build_model from the learner's conv_block and
+    output_layer: the solutions give the reference model, layer for layer."""
     trained = keras.models.load_model(Work(course["work"]).path("untrained_model"))
-    reference = build_model(*trained.input_shape[1:2], trained.input_shape[3])
+    assert trained.input_shape == (None, 48, 48, 3)  # raw RGB pixels in
+    reference = build_model(48, 1)
     def layer_configs(model):
         return [{k: v for k, v in layer.get_config().items() if k != "name"}
                 for layer in model.layers]

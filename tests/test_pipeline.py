@@ -14,18 +14,19 @@ def files(tmp_path, make_image):
 
 def test_batches_have_the_model_input_shape(files):
     paths, labels = files
-    ds = make_dataset(paths, labels, image_size=24, channels=1, batch_size=4)
+    ds = make_dataset(paths, labels, image_size=24, batch_size=4)
     batches = list(ds)
     assert [int(x.shape[0]) for x, _ in batches] == [4, 4, 2]
-    assert batches[0][0].shape[1:] == (24, 24, 1)
+    assert batches[0][0].shape[1:] == (24, 24, 3) and batches[0][0].dtype == "float32"
+    pixels = np.concatenate([x.numpy() for x, _ in batches])  # raw RGB: the model scales them
+    assert pixels.max() > 200 and np.array_equal(pixels, np.round(pixels))
     assert np.array_equal(np.concatenate([y.numpy() for _, y in batches]), labels)
 
 
 def test_training_order_is_shuffled_by_seed_and_images_keep_their_labels(files):
     paths, labels = files
     def order(seed):
-        ds = make_dataset(paths, labels, image_size=8, channels=3, batch_size=10, training=True,
-                          seed=seed)
+        ds = make_dataset(paths, labels, image_size=8, batch_size=10, training=True, seed=seed)
         x, y = next(iter(ds))
         return x.numpy()[:, 0, 0, 0], y.numpy()
     red_a, y_a = order(1)
@@ -39,12 +40,13 @@ def test_training_order_is_shuffled_by_seed_and_images_keep_their_labels(files):
 def test_augmentation_changes_training_images_only(files):
     paths, labels = files
     aug = build_augmentation(seed=3)
-    plain = next(iter(make_dataset(paths, labels, 32, 1, batch_size=10)))[0].numpy()
-    again = next(iter(make_dataset(paths, labels, 32, 1, batch_size=10, augmentation=aug)))[0]
+    plain = next(iter(make_dataset(paths, labels, 32, batch_size=10)))[0].numpy()
+    again = next(iter(make_dataset(paths, labels, 32, batch_size=10, augmentation=aug)))[0]
     assert np.array_equal(plain, again.numpy())  # not training: augmentation is ignored
-    trained = next(iter(make_dataset(paths, labels, 32, 1, batch_size=10, training=True,
+    trained = next(iter(make_dataset(paths, labels, 32, batch_size=10, training=True,
                                      augmentation=aug)))[0].numpy()
     assert trained.shape == plain.shape
+    assert 0 <= trained.min() and trained.max() <= 255  # contrast changes keep the pixel range
     assert not np.allclose(np.sort(trained.ravel()), np.sort(plain.ravel()))  # not just reordered
 
 
@@ -61,12 +63,12 @@ def test_a_set_larger_than_the_cache_budget_streams_the_same_batches(files):
     paths, labels = files
 
     def epochs(budget):
-        ds = make_dataset(paths, labels, image_size=8, channels=1, batch_size=4, training=True,
-                          seed=5, cache_budget=budget)
+        ds = make_dataset(paths, labels, image_size=8, batch_size=4, training=True, seed=5,
+                          cache_budget=budget)
         return ds, [np.concatenate([x.numpy().ravel() for x, _ in ds]) for _ in range(2)]
 
     cached_ds, cached = epochs(10**9)
-    streamed_ds, streamed = epochs(8 * 8 * 4 * 9)  # room for 9 of the 10 pictures
+    streamed_ds, streamed = epochs(8 * 8 * 3 * 9)  # room for 9 of the 10 pictures (uint8 RGB)
     assert not np.allclose(cached[0], cached[1])  # reshuffled each epoch
     assert all(np.array_equal(a, b) for a, b in zip(cached, streamed))
     for path in paths:  # now only the cached set can give a third epoch

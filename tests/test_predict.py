@@ -11,7 +11,7 @@ from PIL import ImageOps
 from conftest import PHOTO, REPO, face_crop, landscape, save_brightness_model, side_by_side
 from helpers.bundle import CARD_FILE, load_card, model_card, new_bundle, save_card
 from helpers.faces import FaceRules, FaceStep, crop_face
-from helpers.images import load_image, open_image, to_array
+from helpers.images import load_image, model_view, open_image, to_array
 from helpers.predict import classify_images, load_classifier, main
 
 PHOTOS = FaceStep("face_crops", FaceRules(margin=0.07))
@@ -34,7 +34,7 @@ def test_classify_uses_the_training_preprocessing(model_path, tmp_path, make_ima
     classifier = load_classifier(model_path)
     results = classify_images(classifier, [bright, dark])
     assert [r["label"] for r in results] == ["sad", "happy"]
-    expected = float(load_image(bright, 16, 1).mean())
+    expected = float(model_view(load_image(bright, 16)).mean())
     assert results[0]["probabilities"]["sad"] == pytest.approx(expected, abs=1e-3)
     assert results[0]["confidence"] == results[0]["probabilities"]["sad"]
     assert "faces" not in results[0]  # trained on whole pictures: no face step
@@ -42,7 +42,7 @@ def test_classify_uses_the_training_preprocessing(model_path, tmp_path, make_ima
 
 def test_the_threshold_saved_with_the_model_decides_the_label(model_path, tmp_path, make_image):
     grey = make_image(tmp_path / "grey.png", colour=(100, 100, 100))
-    p_sad = float(load_image(grey, 16, 1).mean())  # the stand-in model's output
+    p_sad = float(model_view(load_image(grey, 16)).mean())  # the stand-in model's output
     assert 0.3 < p_sad < 0.5
     [before] = classify_images(load_classifier(model_path), [grey])
     assert before["label"] == "happy" and before["confidence"] == pytest.approx(1 - p_sad, abs=1e-3)
@@ -89,12 +89,12 @@ def test_a_photo_is_classified_by_its_face_and_a_crop_whole(face_model, tmp_path
     x, y, w, h = face["box"]
     assert w == h and 0.3 * PHOTO.width < w < 0.6 * PHOTO.width  # the face, not the photo
     assert {k: by_face[k] for k in face if k != "box"} == {k: face[k] for k in face if k != "box"}
-    seen = to_array(crop_face(open_image(photo), tuple(face["box"])), 48, 1).mean()
+    seen = model_view(to_array(crop_face(open_image(photo), tuple(face["box"])), 48)).mean()
     assert by_face["confidence"] == pytest.approx(max(seen, 1 - seen), abs=1e-3)
-    whole_photo = load_image(photo, 48, 1).mean()
+    whole_photo = model_view(load_image(photo, 48)).mean()
     assert abs(seen - whole_photo) > 0.01  # the crop, not the whole photo, was judged
     assert whole["faces"][0]["box"] == [0, 0, 48, 48]  # already a face crop: used whole
-    expected = float(load_image(crop, 48, 1).mean())
+    expected = float(model_view(load_image(crop, 48)).mean())
     assert whole["confidence"] == pytest.approx(max(expected, 1 - expected), abs=1e-3)
 
 
@@ -122,8 +122,9 @@ def test_a_missing_or_disagreeing_card_is_a_clear_error(face_model, capsys):
     card_path = face_model.with_name(CARD_FILE)
     card = json.loads(card_path.read_text())
     card_path.write_text(json.dumps(card | {"image_size": 64}))
-    with pytest.raises(ValueError, match="trained on 64x64x1 pictures, but model.keras takes "
-                                         "48x48x1: they come from different runs"):
+    with pytest.raises(ValueError, match=r"takes 64x64x3 pictures \(raw RGB pixels\), but "
+                                         "model.keras takes 48x48x3: they come from different "
+                                         "runs"):
         load_classifier(face_model)
     card_path.unlink()
     assert main([str(face_model), "x.png"]) == 2

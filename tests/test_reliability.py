@@ -188,9 +188,9 @@ def test_bad_input_ends_usable_or_set_aside_with_a_reason(case, classifier, tmp_
         assert (work / mine["output"]).is_file()
 
     usable = report[report["outcome"].isin(["kept", "converted"])]
-    dataset = make_dataset([work / p for p in usable["output"]], usable["class"] == "sad", 16, 1)
+    dataset = make_dataset([work / p for p in usable["output"]], usable["class"] == "sad", 16)
     images = np.concatenate([x.numpy() for x, _ in dataset])
-    assert images.shape == (len(usable), 16, 16, 1) and 0 <= images.min() <= images.max() <= 1
+    assert images.shape == (len(usable), 16, 16, 3) and 0 <= images.min() <= images.max() <= 255
 
     [result] = classify_images(classifier, [bad])
     assert result["path"] == str(bad)
@@ -231,7 +231,7 @@ def test_huge_image_does_not_blow_up_memory(tmp_path):
         "before = mb('VmRSS')\n"
         "report = clean_images(sys.argv[1], sys.argv[2])\n"
         "assert report['outcome'].tolist() == ['kept'], report\n"
-        "load_image(sys.argv[2] + '/' + report['output'][0], 48, 1)\n"
+        "load_image(sys.argv[2] + '/' + report['output'][0], 48)\n"
         "print(mb('VmHWM') - before)\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(data), str(tmp_path / "work")],

@@ -144,7 +144,7 @@ def test_every_good_image_decodes(dataset):
     expected_format = {".jpg": "JPEG", ".png": "PNG", ".bmp": "BMP"}
     for name in CLASS_NAMES:
         for path in _good_files(out, name):
-            assert load_image(path).shape == (48, 48, 1)
+            assert load_image(path).shape == (48, 48, 3)
             with Image.open(path) as img:
                 assert img.format == expected_format[path.suffix]
 
