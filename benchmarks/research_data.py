@@ -11,6 +11,7 @@ from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FER_ARCHIVE = SHARED / "fer2013-happy-sad-train.tar.gz"
+FER_VALIDATION_ARCHIVE = SHARED / "fer2013-happy-sad-validation.tar.gz"  # outside FER's training
 WEB_PHOTOS_ARCHIVE = SHARED / "web-photos-happy-sad.tar.gz"
 
 

@@ -158,17 +158,29 @@ def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
     from helpers.images import class_folders, iter_files
     from helpers.synthetic import generate_dataset
 
-    generate_dataset(tmp_path / "drawn", n_per_class=30, dirty=False)
+    generate_dataset(tmp_path / "drawn", n_per_class=40, dirty=False)
     for folder in class_folders(tmp_path / "drawn"):  # 48x48 grey: small face crops, like FER
-        (tmp_path / "faces" / folder.name).mkdir(parents=True)
-        for path in iter_files(folder):
+        for i, path in enumerate(sorted(iter_files(folder))):
+            part = "held_out" if i < 10 else "faces"  # 10 a class that the course never sees
+            (tmp_path / part / folder.name).mkdir(parents=True, exist_ok=True)
             Image.open(path).convert("L").resize((48, 48)).save(
-                tmp_path / "faces" / folder.name / f"{path.stem}.png")
+                tmp_path / part / folder.name / f"{path.stem}.png")
     short = [("EPOCHS", "2"), ("MIN_STEPS", "0"), ("DIAGNOSE_EPOCHS", "0")]  # the path, not scores
     done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--skip-seed",
-                         "--skip-default", "--course",
+                         "--skip-default", "--course", "--validation",
+                         str(tmp_path / "held_out"), "--anchor", "0.01",
                          *(x for pair in short for x in ("--course-parameter", *pair)))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    held_out = done.stdout.split("On 20 faces held out of the training folder")[1]
+    assert re.search(r"^\| kit CNN through the course, served \| [01]\.\d{3} \| "
+                     r"\d\.\d{3}–\d\.\d{3} \|", held_out, re.MULTILINE), held_out
+    assert "| always the larger class | 0.500 |" in held_out
+    speed = done.stdout.split("Speed:")[1]
+    assert re.search(r"CPU: (AVX|no AVX2).*, \d+ cores; pre-flight probe \d+\.\d s", speed)
+    assert re.search(r"training loop [\d,]+ img/s \(validation included\), bare network "
+                     r"[\d,]+ img/s: ratio \d\.\d\d", speed), speed
+    reached = re.search(r"validation accuracy first reached 0\.010 (\d+) s into training", speed)
+    assert reached and int(reached.group(1)) <= 600, speed  # after the first epoch
     for name in ("as trained", r"served \((mirror-averaged|as trained)\)",
                  r"served \(TFLite float\)"):
         row = re.search(rf"^\| kit CNN through the course, {name}, threshold 0\.\d\d \| "
