@@ -69,6 +69,7 @@ function render({ model, el }) {
     waiting = false;
     video.srcObject = null;
     stage.style.display = "none";
+    answer.textContent = "";
     button.textContent = "Start camera";
     report(camera, text);
   }
@@ -150,6 +151,7 @@ function render({ model, el }) {
       if (msg.whole_frame) label(`whole frame: ${msg.label} ${percent(msg.confidence)}`, 0, 22, "#555");
     }
     overlay.dataset.boxes = JSON.stringify(drawn);
+    if (!msg.error) overlay.dataset.frame = `${msg.width}x${msg.height}`;
     answer.textContent = msg.text + (msg.kernel_ms === undefined ? "" : ` · kernel ${msg.kernel_ms} ms`);
   }
 
