@@ -6,12 +6,15 @@ the `playwright` package (`playwright install` is not needed, nor possible offli
 notebook in course order and runs it through JupyterLab's own "run all cells" command. Checked
 per notebook: the kernel is "Python 3 (ipykernel)" with no kernel picker, every code cell ran,
 no error output, the figures are <img> elements; in 02 the review grid applies a mark to the
-cleaning report; in 07 a photo uploaded through the widget gets a label. A screenshot of each
-notebook is saved in the test's temporary folder (its path is printed on failure).
+cleaning report; in 07 a photo uploaded through the widget gets a label, and the live webcam
+(Chromium's fake camera playing a .y4m made here from the shipped photo) shows a face box and a
+label, and says so when the camera is refused. A screenshot of each notebook is saved in the
+test's temporary folder (its path is printed on failure).
 """
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -23,8 +26,9 @@ import urllib.request
 import pandas as pd
 import pytest
 from matplotlib import cbook
+from PIL import Image
 
-from conftest import REPO
+from conftest import FACE, PHOTO, REPO
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +55,21 @@ STATE = """(name) => {
           errors: outputs.filter(o => o.output_type === 'error')
                          .map(o => o.ename + ': ' + o.evalue)};
 }""".replace("PANEL", PANEL)
+
+
+def write_y4m(path, img: Image.Image, frames: int = 5):
+    """A raw video file of `img` still for `frames` frames, as Chromium's fake camera plays it
+    (YUV4MPEG2, 4:2:0: a full-size Y plane, then Cb and Cr at half size)."""
+    img = img.convert("RGB").crop((0, 0, img.width // 2 * 2, img.height // 2 * 2))
+    y, cb, cr = img.convert("YCbCr").split()
+    half = (img.width // 2, img.height // 2)
+    planes = y.tobytes() + b"".join(plane.resize(half, Image.Resampling.BOX).tobytes()
+                                    for plane in (cb, cr))
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{img.width} H{img.height} F30:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + planes)
+    return path
 
 
 def _free_port() -> int:
@@ -101,8 +120,11 @@ def lab(tmp_path_factory):
             time.sleep(0.5)
     from playwright.sync_api import sync_playwright
 
+    camera = write_y4m(root / "camera.y4m", PHOTO)  # the fake camera films the shipped photo
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield {"page": page, "url": url, "token": token, "kit": kit, "root": root}
         browser.close()
@@ -151,6 +173,7 @@ def test_every_notebook_runs_in_jupyterlab(lab):
             check_review_grid(lab, page)
         if nb.name.startswith("07"):
             check_upload(lab, page)
+            check_webcam(lab, page, nb.name)
 
 
 def check_review_grid(lab, page) -> None:
@@ -176,3 +199,81 @@ def check_upload(lab, page) -> None:
     assert (lab["kit"] / "work" / "uploads" / "grace_hopper.jpg").is_file()
     text = answer.inner_text()
     assert '"label": "happy"' in text or '"label": "sad"' in text, text
+
+
+def run_in_kernel(page, name: str, code: str) -> str:
+    """Run `code` in the notebook's kernel (as a console would, no cell); its reply's status."""
+    return page.evaluate(f"""async ([name, code]) => {{
+      const kernel = ({PANEL})(name).sessionContext.session.kernel;
+      const reply = await kernel.requestExecute({{code, store_history: false}}).done;
+      return reply.content.status;
+    }}""", [name, code])
+
+
+def _overlap(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+ANSWER = r"(happy|sad) \d+% \(face at x (\d+), y (\d+), (\d+)x(\d+) px\)"
+
+
+def check_webcam(lab, page, name: str) -> None:
+    """Start notebook 07's webcam on Chromium's fake camera (the shipped photo): the served
+    model (drawn faces, no face step) labels the whole frame; the same model with a photo face
+    step draws a box on the photo's face with a label; a refused camera says so."""
+    widget = page.locator(".kit-webcam")
+    button, status = widget.locator("button.kit-webcam-start"), widget.locator(".kit-webcam-status")
+    answer = widget.locator(".kit-webcam-answer")
+    button.click()
+    page.wait_for_function(
+        "() => /whole frame: (happy|sad) \\d+%/.test("
+        "document.querySelector('.kit-webcam-answer').textContent)", timeout=90_000)
+    assert "Camera on" in status.inner_text(), status.inner_text()
+
+    from helpers.bundle import load_card, new_bundle, save_card
+    from helpers.faces import FaceStep, crop_box
+
+    model, card = load_card(lab["kit"] / "work" / "models" / "served")
+    photos = new_bundle(lab["kit"] / "work" / "models" / "webcam_photos")
+    shutil.copy(model, photos / model.name)
+    save_card(photos, card | {"face_step": FaceStep("photos").to_dict(), "made_by": "tests"})
+    code = f"webcam.classifier = load_classifier({str(photos)!r})"
+    assert run_in_kernel(page, name, code) == "ok"
+    page.wait_for_function(
+        "(pattern) => new RegExp(pattern).test("
+        "document.querySelector('.kit-webcam-answer').textContent)", arg=ANSWER, timeout=90_000)
+    text = answer.inner_text()
+    [(label, *box)] = re.findall(ANSWER, text)
+    overlay = widget.locator(".kit-webcam-overlay")
+    width, height = map(int, overlay.get_attribute("data-frame").split("x"))
+    scale = width / PHOTO.width
+    assert height == round(PHOTO.height * scale), (width, height)
+    face = tuple(round(v * scale) for v in FACE)  # the box is the crop around it, as predict's
+    expected = crop_box(face, (width, height), FaceStep("photos").rules.margin)
+    assert _overlap(list(map(int, box)), expected) > 0.7, (text, expected)
+    drawn = json.loads(overlay.get_attribute("data-boxes"))
+    assert len(drawn) == 1, drawn
+    alpha = page.evaluate("""() => {
+      const canvas = document.querySelector('.kit-webcam-overlay');
+      const [x, y, w, h] = JSON.parse(canvas.dataset.boxes)[0];
+      return canvas.getContext('2d').getImageData(x + 1, y + Math.round(h / 2), 1, 1).data[3];
+    }""")
+    assert alpha > 0, "no box drawn on the overlay"
+    shot = lab["root"] / "webcam.png"
+    widget.screenshot(path=str(shot))
+
+    button.click()  # Stop camera
+    assert "Camera off" in status.inner_text()
+    page.evaluate("""() => { navigator.mediaDevices.getUserMedia = () =>
+      Promise.reject(new DOMException('refused', 'NotAllowedError')); }""")
+    button.click()
+    status.filter(has_text="permission was denied").wait_for(timeout=10_000)
+    assert "Upload photos" in status.inner_text()
+    page.evaluate("() => Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
+    button.click()
+    status.filter(has_text="https or localhost").wait_for(timeout=10_000)
+    assert "Upload photos" in status.inner_text(), status.inner_text()
