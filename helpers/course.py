@@ -7,6 +7,7 @@
     python -m helpers.course student --out student/   # exercise copies for learners
     python -m helpers.course classroom --out classroom/   # offline USB folder for a workshop
     python -m helpers.course catch-up 05    # stuck? make what 01-04 make, from the solutions
+    python -m helpers.course colab --repo https://github.com/OWNER/REPO   # Colab badges, set-up
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -278,10 +279,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     classroom.add_argument("--with-solutions", action="store_true",
                            help="also put the solution notebooks in kit/notebooks/, so "
                            "catch-up works in the room (learners can open them)")
+    colab = sub.add_parser("colab", help="record the kit's public GitHub repository in "
+                           "pyproject.toml and write the notebooks' Open in Colab badges, their "
+                           "set-up cells and the README's links from it")
+    colab.add_argument("--repo", help="https://github.com/OWNER/REPO (default: pyproject.toml's "
+                       "[project.urls] Repository)")
+    colab.add_argument("--ref", help="the git tag or branch the links and the clone use "
+                       "(default: v + pyproject's version; push that tag)")
     args = parser.parse_args(argv)
     if getattr(args, "out", None) is not None and (problem := folder_problem(args.out)):
         print(problem, file=sys.stderr)
         return 2
+    if args.command == "colab":
+        from helpers.colab import kit_source, write_colab
+
+        try:
+            written = write_colab(ROOT, args.repo, args.ref)
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            return 2
+        repo, tag = kit_source(ROOT)
+        print(f"{len(written)} files written for {repo or 'no repository'} at {args.ref or tag}")
+        if repo is None:
+            print("pyproject.toml names no repository ([project.urls] Repository), so the "
+                  "notebooks carry no Colab badge; give one with --repo.")
+        return 0
     if args.command == "catch-up":
         return catch_up_to(args.notebook, args.parameter, args.quick)
     if args.command == "classroom":

@@ -270,6 +270,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "LEARNING_RATE": ((lambda v: _is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
     "PATIENCE": _whole(0),
     "DIAGNOSE_EPOCHS": _whole(0),
+    "STRATEGY": ((lambda v: v is None or v == "mirrored"), "None (one device) or 'mirrored'"),
+    "STRATEGY_CPUS": _whole(1, 64),
     "MIRROR": ((lambda v: v is None or isinstance(v, bool)),
                "None (decide on validation), True or False"),
     "THRESHOLD": ((lambda v: v is None or (_is_number(v) and 0 < v < 1)),

@@ -280,3 +280,31 @@ def test_committed_notebooks_pass_nbval(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert re.search(r"\d+ passed", done.stdout)
+
+
+def test_training_under_a_two_cpu_mirrored_strategy_reaches_the_same_accuracy(course, tmp_path):
+    """Notebook 05 again on the course's split, with STRATEGY "mirrored" on 2 logical CPU
+    devices (one model copy each, every batch split in two): validation accuracy in the
+    one-device run's ballpark. The diagnosis is skipped: the trained model does not depend on
+    it (notebook 05 seeds again before compiling)."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(course["work"], work, ignore=shutil.ignore_patterns(
+        "executed", "models", "backup", "logs", "checkpoint.keras", "training_log.csv"))
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05",
+               "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2",
+               "-p", "DIAGNOSE_EPOCHS", "0", "-p", "WORK_DIR", str(work),
+               "-p", "DATA_DIR", str(course["data"]), "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    executed = nbformat.read(tmp_path / "out" / "05_train.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                   for o in c.outputs)
+    assert "updates; 2 device(s)" in text
+    assert re.search(r"Using MirroredStrategy with devices \('[^']*CPU:0', '[^']*CPU:1'\)", text)
+    single, split = (
+        json.loads((Work(folder).path("trained_model") / "card.json").read_text())[
+            "validation"]["val_accuracy"] for folder in (course["work"], work))
+    assert single >= 0.9 and split >= 0.9, (single, split)
+    assert abs(split - single) <= 0.05, (single, split)

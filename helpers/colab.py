@@ -1,0 +1,178 @@
+"""Google Colab: the notebooks' set-up cell, their "Open in Colab" badges, and what Colab lacks.
+
+The kit's public repository is written in one place, `[project.urls] Repository` in
+pyproject.toml, and the notebooks' version is pyproject's `version` (its git tag: `v` + version).
+Colab opens a notebook alone, so the set-up cell (the first code cell, the same in every
+notebook) has to carry both: on Colab it clones the kit at that tag into `/content/kit` and calls
+`set_up()`, which installs the requirements Colab lacks and works from the clone's `notebooks/`
+(where the parameters' relative paths lead). Anywhere else it only makes `helpers` importable.
+
+    python -m helpers.course colab --repo https://github.com/OWNER/REPO [--ref v0.1.0]
+
+records the repository in pyproject.toml and writes the set-up cells, the badges (each
+notebook's first markdown cell) and the README's course-map links from it. With no repository
+configured, the notebooks carry no badge, and on Colab the set-up cell stops with a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KIT_FOLDER = "/content/kit"  # where the set-up cell clones the kit on Colab
+SETUP_CELL_ID = "kit-setup"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BADGE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)\n\n")
+#: Requirements Colab does not need: its own notebook interface replaces JupyterLab.
+NOT_ON_COLAB = {"jupyterlab"}
+GITHUB = re.compile(r"^https://github\.com/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+?)(?:\.git)?/?$")
+
+
+def kit_source(root: Path = ROOT) -> tuple[str | None, str]:
+    """The kit's public repository (None if pyproject.toml names none) and the notebooks' git
+    tag, `v` + pyproject's version."""
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return project.get("urls", {}).get("Repository"), f"v{project['version']}"
+
+
+def colab_url(repo: str, ref: str, notebook: str) -> str:
+    """The address that opens `notebooks/<notebook>` of GitHub repository `repo` at `ref`."""
+    match = GITHUB.match(repo)
+    if match is None:
+        raise ValueError(f"Colab opens notebooks from GitHub: give the repository as "
+                         f"https://github.com/OWNER/REPO, got {repo!r}")
+    return (f"https://colab.research.google.com/github/{match['owner']}/{match['name']}/blob/"
+            f"{ref}/notebooks/{notebook}")
+
+
+def setup_cell(repo: str | None, ref: str) -> str:
+    """The source of the set-up cell for a kit published at `repo` (None: not published)."""
+    if repo is None:
+        colab = """\
+if "google.colab" in sys.modules:  # this copy names no repository to fetch the kit from
+    raise RuntimeError("This copy of the notebook does not say where the kit is published: "
+                       "open it on Colab from a link made by python -m helpers.course colab")
+"""
+    else:
+        noqa = "  # noqa: E501" if len(repo) > 76 else ""  # an address too long for one line
+        colab = f"""\
+if "google.colab" in sys.modules:  # on Colab only: the kit at this notebook's version
+    import subprocess
+
+    subprocess.run(["git", "clone", "-q", "--depth=1", "--branch={ref}",
+                    "{repo}",{noqa}
+                    "{KIT_FOLDER}"])  # the first time; run again, git says it is there
+    sys.path.insert(0, "{KIT_FOLDER}")
+    from helpers.colab import set_up
+
+    set_up()  # installs what Colab lacks; works in {KIT_FOLDER}/notebooks
+"""
+    return f"""\
+import sys  # set-up, the same in every notebook
+
+{colab}sys.path.insert(0, "..")  # the kit's `helpers` package is in the folder above notebooks/"""
+
+
+def requirements(path: Path) -> list[tuple[str, str]]:
+    """(distribution name, requirement) for each line of a requirements file."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if spec:
+            found.append((re.match(r"[A-Za-z0-9_.-]+", spec)[0], spec))
+    return found
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def set_up(runner: Callable[[Sequence[str]], object] | None = None,
+           installed: Callable[[str], str | None] = _installed_version,
+           root: Path = ROOT) -> list[list[str]]:
+    """On Colab: pip-install the kit's requirements that are missing (Colab's own TensorFlow,
+    NumPy, ... are kept, and named if the kit pins another version), then work from the kit's
+    `notebooks/`. Returns the commands run. Elsewhere it does nothing."""
+    if "google.colab" not in sys.modules:
+        return []
+    from packaging.requirements import Requirement
+
+    run = runner or (lambda command: subprocess.run(command, check=True))
+    missing, other_version = [], []
+    for name, spec in requirements(root / "requirements.txt"):
+        if name.lower() in NOT_ON_COLAB:
+            continue
+        version = installed(name)
+        if version is None:
+            missing.append(spec)
+        elif not Requirement(spec).specifier.contains(version, prereleases=True):
+            other_version.append(f"{name} {version} (the kit is tested with {spec})")
+    commands = [[sys.executable, "-m", "pip", "install", "-q", *missing]] if missing else []
+    for command in commands:
+        run(command)
+    if other_version:
+        print("Colab's own versions kept: " + "; ".join(other_version))
+    os.chdir(root / "notebooks")
+    return commands
+
+
+def _badge(repo: str, ref: str, notebook: str) -> str:
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(repo, ref, notebook)})\n\n"
+
+
+def _set_pyproject_repository(path: Path, repo: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    line = f'Repository = "{repo}"'
+    if re.search(r"^Repository = .*$", text, re.M):
+        text = re.sub(r"^Repository = .*$", line, text, count=1, flags=re.M)
+    else:
+        text = text.replace("\n[tool.", f"\n[project.urls]\n{line}\n\n[tool.", 1)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_colab(root: Path = ROOT, repo: str | None = None, ref: str | None = None) -> list[Path]:
+    """Write the set-up cells, badges and README links for `repo` at `ref` (defaults: what
+    pyproject.toml says; a given `repo` is recorded there). Returns the files written."""
+    configured, tag = kit_source(root)
+    if repo is not None:
+        colab_url(repo, "x", "x")  # refuse a non-GitHub address before writing anything
+        if repo != configured:
+            _set_pyproject_repository(root / "pyproject.toml", repo)
+    repo, ref = repo or configured, ref or tag
+    written = [root / "pyproject.toml"] if repo != configured else []
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        title = nb["cells"][0]
+        text = BADGE.sub("", "".join(title["source"]), count=1)
+        if repo is not None:
+            head, _, rest = text.partition("\n\n")
+            text = f"{head}\n\n{_badge(repo, ref, path.name)}{rest}"
+        title["source"] = text.splitlines(keepends=True)
+        [cell] = [c for c in nb["cells"] if c.get("id") == SETUP_CELL_ID]
+        cell["source"] = setup_cell(repo, ref).splitlines(keepends=True)
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(path)
+    readme = root / "README.md"
+
+    def row(match: re.Match) -> str:
+        name = match["name"]
+        link = f"[`{name}`]({colab_url(repo, ref, name + '.ipynb')})" if repo else f"`{name}`"
+        return f"| {link} |"
+
+    text = re.sub(r"^\| (?:\[)?`(?P<name>\d\d_\w+)`(?:\]\([^)]*\))? \|", row,
+                  readme.read_text(encoding="utf-8"), flags=re.M)
+    header = "| notebook (opens in Colab) |" if repo else "| notebook |"
+    text = re.sub(r"^\| notebook(?: \(opens in Colab\))? \|", header, text, flags=re.M)
+    readme.write_text(text, encoding="utf-8")
+    return [*written, readme]
