@@ -1,6 +1,8 @@
 """The photo and cleaning benchmarks run end to end on small folders made in code, and say so
-when their research data is absent (the recipe benchmark is tested in test_export.py)."""
+when their research data is absent (the recipe benchmark is tested in test_export.py); the
+throughput scan runs on a few generated faces."""
 
+import re
 import subprocess
 import sys
 
@@ -40,3 +42,19 @@ def test_clean_benchmark_times_each_face_step(tmp_path):
     assert "| generated faces (64-160 px) | 40 | off (none) |" in done.stdout
     assert "| generated faces (64-160 px) | 40 | detect (photos) |" in done.stdout
     assert "| near-duplicate search only (random hashes) | 3,000 | - |" in done.stdout
+
+
+def test_throughput_benchmark_prints_the_isa_and_both_tables(tmp_path):
+    from helpers.synthetic import generate_dataset
+
+    generate_dataset(tmp_path / "faces", n_per_class=20, dirty=False)
+    done = run("throughput_benchmark.py", "--data", str(tmp_path / "faces"), "--images", "64",
+               "--skip-xla")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("CPU: ")
+    for row in ("the bare network, tensors in memory, no augmentation | off",
+                "make_dataset with build_augmentation | off", "half width: 8, 16x2, 32x2, 64x2"):
+        assert re.search(rf"^\| {re.escape(row)} \|.* [\d,]+ \|$", done.stdout, re.MULTILINE), \
+            done.stdout
+    no_data = run("throughput_benchmark.py", "--data", str(tmp_path / "nowhere"))
+    assert no_data.returncode == 0 and "Data absent" in no_data.stdout
