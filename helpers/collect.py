@@ -43,18 +43,18 @@ from .download import (
 from .images import IMAGE_EXTENSIONS, class_folders, is_hidden, iter_files
 from .search import OfflineError, search_images
 from .store import (
-    _BINARY_HINT,
+    BINARY_HINT,
     MANIFEST_COLUMNS,
     MANIFEST_NAME,
-    _append_manifest,
-    _check_data_dir_classes,
-    _ClassStore,
-    _frame,
-    _Row,
-    _store_file,
-    _warn_about,
+    ClassStore,
+    ManifestRow,
+    append_manifest,
+    check_data_dir_classes,
     copies_left_out,
+    manifest_frame,
     read_manifest,
+    store_file,
+    warn_about,
 )
 
 __all__ = [
@@ -111,13 +111,13 @@ def _pick_classes(source_dir: Path, classes: Sequence[str] | None) -> list[Path]
         )
     if len(found) == 1:
         raise ValueError(
-            f"{source_dir} has only one class folder ({names[0]}/), but {_BINARY_HINT}. "
+            f"{source_dir} has only one class folder ({names[0]}/), but {BINARY_HINT}. "
             "Add a folder for the other class with its photos."
         )
     if len(found) > 2:
         raise ValueError(
             f"{source_dir} has {len(found)} class folders ({', '.join(names)}), but "
-            f"{_BINARY_HINT}. Pick two with classes=[{names[0]!r}, {names[1]!r}] "
+            f"{BINARY_HINT}. Pick two with classes=[{names[0]!r}, {names[1]!r}] "
             "or move the others out of the folder."
         )
     return found
@@ -176,20 +176,20 @@ def import_folder(
     files, rows = _survey(source_dir, picked)
     for folder in picked:
         _check_has_images(folder, files[folder.name], rows)
-    _check_data_dir_classes(data_dir, list(files))
+    check_data_dir_classes(data_dir, list(files))
 
     total = sum(len(v) for v in files.values())
     try:
         with tqdm(total=total, desc="Importing", unit="file") as bar:
             for class_name, class_files in files.items():
-                store = _ClassStore(data_dir, class_name)
+                store = ClassStore(data_dir, class_name)
                 for path in class_files:
-                    rows.append(_store_file(path, store, "folder"))
+                    rows.append(store_file(path, store, "folder"))
                     bar.update()
     finally:
-        _append_manifest(data_dir, rows)
-    _warn_about(rows, _IMPORT_ADVICE, "file(s) or folder(s)")
-    return _frame(rows)
+        append_manifest(data_dir, rows)
+    warn_about(rows, _IMPORT_ADVICE, "file(s) or folder(s)")
+    return manifest_frame(rows)
 
 
 def _check_class_folder(folder: Path, source_dir: Path) -> None:
@@ -211,12 +211,13 @@ def _check_class_folder(folder: Path, source_dir: Path) -> None:
         ) from err
 
 
-def _survey(source_dir: Path, picked: Sequence[Path]) -> tuple[dict[str, list[Path]], list[_Row]]:
+def _survey(source_dir: Path, picked: Sequence[Path]
+            ) -> tuple[dict[str, list[Path]], list[ManifestRow]]:
     """Walk `source_dir`: the files to copy for each picked class, and a row for everything
     else, including what `iter_files` leaves out. A class folder's walk stays inside it, so
     a link cannot pull one class's photos into the other."""
     files: dict[str, list[Path]] = {folder.name: [] for folder in picked}
-    rows: list[_Row] = []
+    rows: list[ManifestRow] = []
     for entry in sorted(source_dir.iterdir()):
         skipped: list[tuple[Path, str]] = []
         if entry.name in files:
@@ -233,18 +234,19 @@ def _survey(source_dir: Path, picked: Sequence[Path]) -> tuple[dict[str, list[Pa
                 continue
             status = ("skipped_hidden" if _hidden_below(path, source_dir) else
                       "skipped_no_class" if path.parent == source_dir else "skipped_other_class")
-            rows.append(_Row(str(path.absolute()), entry.name if status == "skipped_other_class"
-                             else "", "folder", status, _size(path)))
+            rows.append(ManifestRow(str(path.absolute()),
+                                    entry.name if status == "skipped_other_class" else "",
+                                    "folder", status, _size(path)))
         for path, reason in skipped:
             if reason == "outside_link" and _links_up(path, entry, source_dir):
                 continue  # a loop back up: everything in it is walked anyway (or not picked)
             in_class = path != entry and not _hidden_below(path, source_dir)
-            rows.append(_Row(str(path.absolute()), entry.name if in_class else "", "folder",
+            rows.append(ManifestRow(str(path.absolute()), entry.name if in_class else "", "folder",
                              f"skipped_{reason}"))
     return files, rows
 
 
-def _check_has_images(folder: Path, files: Sequence[Path], rows: Sequence[_Row]) -> None:
+def _check_has_images(folder: Path, files: Sequence[Path], rows: Sequence[ManifestRow]) -> None:
     """Refuse a class folder without a single image, saying what it holds instead."""
     if any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
         return

@@ -31,14 +31,14 @@ from urllib3.util.retry import Retry
 
 from .images import IMAGE_EXTENSIONS
 from .store import (
-    _append_manifest,
-    _check_class_name,
-    _check_data_dir_classes,
-    _ClassStore,
-    _frame,
-    _Row,
-    _warn_about,
+    ClassStore,
+    ManifestRow,
+    append_manifest,
+    check_class_name,
+    check_data_dir_classes,
+    manifest_frame,
     read_manifest,
+    warn_about,
 )
 
 #: URL statuses that count as done: `download_urls` skips these URLs when run again.
@@ -282,13 +282,13 @@ def _extension(content_type: str, url: str, head: bytes) -> str | None:
 def _download_one(
     session: requests.Session,
     url: str,
-    store: _ClassStore,
+    store: ClassStore,
     *,
     timeout: float,
     max_bytes: int,
     deadline: float,
-) -> _Row:
-    row = _Row(url, store.name, "url", "failed", url=url)
+) -> ManifestRow:
+    row = ManifestRow(url, store.name, "url", "failed", url=url)
     if not _is_valid_url(url):
         row.status = "invalid_url"
         return row
@@ -310,7 +310,7 @@ def _download_one(
 
 
 def _fetch(
-    session: requests.Session, url: str, scratch: Path, row: _Row, timeout: float,
+    session: requests.Session, url: str, scratch: Path, row: ManifestRow, timeout: float,
     max_bytes: int,
 ) -> str | None:
     """Stream `url` into `scratch`, recording bytes and sha256 in `row`; return the extension
@@ -374,9 +374,9 @@ def download_urls(
     are retried `retries` times. Returns this run's manifest rows.
     """
     url_file, data_dir = Path(url_file).expanduser(), Path(data_dir).expanduser()
-    _check_class_name(class_name)
+    check_class_name(class_name)
     urls = _read_url_file(url_file)
-    _check_data_dir_classes(data_dir, [class_name])
+    check_data_dir_classes(data_dir, [class_name])
 
     manifest = read_manifest(data_dir)
     done_rows = manifest[
@@ -386,8 +386,8 @@ def download_urls(
     ]
     done = {r["url"]: r for r in done_rows.to_dict("records")}
 
-    store = _ClassStore(data_dir, class_name)
-    rows: list[_Row] = []
+    store = ClassStore(data_dir, class_name)
+    rows: list[ManifestRow] = []
     ok = bad = 0
     with (
         _session(retries) as session,
@@ -396,19 +396,19 @@ def download_urls(
         for url in bar:
             if url in done:
                 before = done[url]
-                row = _Row(url, class_name, "url", "skipped_done", int(before["bytes"]))
+                row = ManifestRow(url, class_name, "url", "skipped_done", int(before["bytes"]))
                 row.sha256, row.stored_path, row.url = before["sha256"], before["stored_path"], url
             else:
                 row = _download_one(session, url, store, timeout=timeout, max_bytes=max_bytes,
                                     deadline=deadline)
                 if row.status in DONE_STATUSES:
                     done[url] = row.as_dict()
-            _append_manifest(data_dir, [row])  # row by row, so an interrupted run resumes
+            append_manifest(data_dir, [row])  # row by row, so an interrupted run resumes
             rows.append(row)
             ok += row.status in DONE_STATUSES or row.status == "skipped_done"
             bad += row.status not in DONE_STATUSES and row.status != "skipped_done"
             bar.set_postfix(ok=ok, failed=bad)
-    _warn_about(rows, {
+    warn_about(rows, {
         "too_slow": f"cut off at deadline={deadline:g} s (DOWNLOAD_DEADLINE = "
                     f"{DOWNLOAD_DEADLINE} s by default): pass a larger deadline= to "
                     "download_urls to give slow servers more time",
@@ -418,4 +418,4 @@ def download_urls(
         "invalid_url": f"lines of {url_file} that are not http(s) URLs (the other lines "
                        "were downloaded): correct or remove them",
     }, "URL(s)")
-    return _frame(rows)
+    return manifest_frame(rows)

@@ -22,13 +22,13 @@ from tqdm.auto import tqdm
 
 from .images import iter_files
 from .store import (
-    _append_manifest,
-    _check_class_name,
-    _check_data_dir_classes,
-    _ClassStore,
-    _frame,
-    _Row,
-    _store_file,
+    ClassStore,
+    ManifestRow,
+    append_manifest,
+    check_class_name,
+    check_data_dir_classes,
+    manifest_frame,
+    store_file,
 )
 
 _OFFLINE_HINT = (
@@ -91,8 +91,8 @@ def search_images(
         raise ValueError(f"engine must be one of {', '.join(_ENGINES)}, got {engine!r}")
     if not isinstance(max_num, int) or max_num < 1:
         raise ValueError(f"max_num must be a positive whole number, got {max_num!r}")
-    _check_class_name(class_name)
-    _check_data_dir_classes(data_dir, [class_name])
+    check_class_name(class_name)
+    check_data_dir_classes(data_dir, [class_name])
     crawler_cls, host = _ENGINES[engine]
     if not _reachable(host):
         raise OfflineError(
@@ -100,8 +100,8 @@ def search_images(
             f"possible. Instead, {_OFFLINE_HINT}."
         )
 
-    store = _ClassStore(data_dir, class_name)
-    rows: list[_Row] = []
+    store = ClassStore(data_dir, class_name)
+    rows: list[ManifestRow] = []
     with tempfile.TemporaryDirectory(prefix="collect-search-") as tmp:
         crawler = crawler_cls(
             downloader_cls=_RecordingDownloader,
@@ -113,13 +113,13 @@ def search_images(
         url_of = crawler.downloader.url_of
         try:
             for path in tqdm(list(iter_files(tmp)), desc=f"Storing {class_name}", unit="file"):
-                rows.append(_store_file(path, store, "search", url=url_of.get(path.name, "")))
+                rows.append(store_file(path, store, "search", url=url_of.get(path.name, "")))
         finally:
-            _append_manifest(data_dir, rows)
+            append_manifest(data_dir, rows)
     if not rows:
         warnings.warn(
             f"The {engine} search for {query!r} gave no images (the engine may block automated "
             f"searches). Instead, {_OFFLINE_HINT}.",
             stacklevel=2,
         )
-    return _frame(rows)
+    return manifest_frame(rows)

@@ -2,7 +2,7 @@
 
 `import_folder` (helpers.collect), `download_urls` (helpers.download) and `search_images`
 (helpers.search) all store files as `data_dir/<class>/<sha256[:16]><ext>` through one
-`_ClassStore`, and record a row per source file in `data_dir/collect_manifest.csv`: kept here
+`ClassStore`, and record a row per source file in `data_dir/collect_manifest.csv`: kept here
 so the naming, the manifest's columns and the two-class rule are the same whichever way a
 photo came in. The manifest is written with `helpers.workspace.write_table`, so any file name
 survives and a copy re-saved by a spreadsheet still reads.
@@ -38,12 +38,14 @@ MANIFEST_COLUMNS = [
     "url",
 ]
 
-_BINARY_HINT = "this kit is binary: it needs two class folders, e.g. happy/ and sad/"
+BINARY_HINT = "this kit is binary: it needs two class folders, e.g. happy/ and sad/"
 
 
 
 @dataclass
-class _Row:
+class ManifestRow:
+    """One source file's line in the collect manifest (`MANIFEST_COLUMNS`)."""
+
     original_path: str
     class_: str
     source: str
@@ -67,7 +69,7 @@ def read_manifest(data_dir: str | Path) -> pd.DataFrame:
     read with `helpers.workspace.read_table` (a copy re-saved in another encoding reads)."""
     path = Path(data_dir) / MANIFEST_NAME
     if not path.is_file():
-        return _frame([])
+        return manifest_frame([])
     frame = read_table(path)
     frame["bytes"] = frame["bytes"].fillna(0).astype("int64")
     return frame
@@ -87,20 +89,22 @@ def copies_left_out(data_dir: str | Path) -> pd.DataFrame:
     return copies.drop_duplicates("original_path", keep="last").reset_index(drop=True)
 
 
-def _frame(rows: Iterable[_Row]) -> pd.DataFrame:
+def manifest_frame(rows: Iterable[ManifestRow]) -> pd.DataFrame:
+    """`rows` as a table with the manifest's columns."""
     frame = pd.DataFrame([row.as_dict() for row in rows], columns=MANIFEST_COLUMNS)
     frame["bytes"] = frame["bytes"].astype("int64")
     return frame
 
 
-def _append_manifest(data_dir: Path, rows: Sequence[_Row]) -> None:
+def append_manifest(data_dir: Path, rows: Sequence[ManifestRow]) -> None:
+    """Add `rows` to `data_dir`'s collect manifest (made if missing)."""
     if not rows:
         return
     data_dir.mkdir(parents=True, exist_ok=True)
-    write_table(_frame(rows), data_dir / MANIFEST_NAME, append=True)
+    write_table(manifest_frame(rows), data_dir / MANIFEST_NAME, append=True)
 
 
-def _warn_about(rows: Iterable[_Row], advice: Mapping[str, str], things: str) -> None:
+def warn_about(rows: Iterable[ManifestRow], advice: Mapping[str, str], things: str) -> None:
     """One warning naming each status in `advice` that `rows` have, with what to do."""
     counts = Counter(row.status for row in rows if row.status in advice)
     if counts:
@@ -111,7 +115,7 @@ def _warn_about(rows: Iterable[_Row], advice: Mapping[str, str], things: str) ->
 # --------------------------------------------------------------------------- storing
 
 
-class _ClassStore:
+class ClassStore:
     """One class folder of `data_dir`, storing files under content-hash names."""
 
     def __init__(self, data_dir: Path, class_name: str):
@@ -147,10 +151,10 @@ class _ClassStore:
         return path.relative_to(self.data_dir).as_posix()
 
 
-def _store_file(path: Path, store: _ClassStore, source: str, url: str = "") -> _Row:
+def store_file(path: Path, store: ClassStore, source: str, url: str = "") -> ManifestRow:
     """Copy one file into `store` (bytes unchanged, permissions no wider than the
     original's) and describe what happened."""
-    row = _Row(url or str(path.absolute()), store.name, source, "skipped_extension", url=url)
+    row = ManifestRow(url or str(path.absolute()), store.name, source, "skipped_extension", url=url)
     try:
         info = path.stat()
         row.bytes = info.st_size
@@ -183,7 +187,8 @@ def _store_file(path: Path, store: _ClassStore, source: str, url: str = "") -> _
 # --------------------------------------------------------------------------- checks
 
 
-def _check_class_name(class_name: str) -> None:
+def check_class_name(class_name: str) -> None:
+    """Refuse a class name that is empty, a path or otherwise no folder name."""
     if (
         not isinstance(class_name, str)
         or not class_name.strip()
@@ -198,7 +203,7 @@ def _check_class_name(class_name: str) -> None:
         )
 
 
-def _check_data_dir_classes(data_dir: Path, new_classes: Sequence[str]) -> None:
+def check_data_dir_classes(data_dir: Path, new_classes: Sequence[str]) -> None:
     """Refuse to give `data_dir` more than two classes (empty class folders don't count)."""
     existing = []
     if data_dir.is_dir():
@@ -208,6 +213,6 @@ def _check_data_dir_classes(data_dir: Path, new_classes: Sequence[str]) -> None:
         raise ValueError(
             f"Data folder {data_dir} already holds the classes {', '.join(existing)}; "
             f"adding {', '.join(new_classes)} would make {len(together)} classes, but "
-            f"{_BINARY_HINT}. Use another DATA_DIR, or remove the class folder(s) you no "
+            f"{BINARY_HINT}. Use another DATA_DIR, or remove the class folder(s) you no "
             "longer want from the data folder."
         )
