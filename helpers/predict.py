@@ -103,6 +103,8 @@ def load_classifier(path: str | Path) -> Classifier:
     model_path, card = load_card(path)
     try:
         predict, input_shape, model = _load_model(model_path)
+    except ImportError:  # a missing package is not a damaged file: its own message
+        raise
     except Exception as err:  # a damaged or crafted file can fail anywhere inside Keras
         raise ValueError(
             f"{model_path} is not a model the kit can read ({err}). Give the folder that "
@@ -239,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give one or more image files after the model")
     try:
         classifier = load_classifier(args.model)
-    except (FileNotFoundError, ValueError, OSError) as err:
+    except (FileNotFoundError, ValueError, OSError, ImportError) as err:
         _print_line({"error": str(err)})
         return 2
     failed = False

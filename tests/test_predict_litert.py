@@ -83,3 +83,20 @@ def test_the_litert_runner_is_still_importable_from_export():
     from helpers import export, litert
 
     assert export.TFLiteClassifier is litert.TFLiteClassifier
+
+
+def test_without_litert_the_command_line_says_to_install_it_not_that_the_model_is_damaged(
+        tflite_model):
+    tflite, photo = tflite_model
+    code = f"""
+import json, sys
+sys.modules["ai_edge_litert"] = sys.modules["ai_edge_litert.interpreter"] = None  # not installed
+import helpers.predict as p
+sys.exit(p.main([{str(tflite)!r}, {str(photo)!r}]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.returncode == 2, done.stderr
+    error = json.loads(done.stdout.strip().splitlines()[-1])["error"]
+    assert "LiteRT is missing" in error and "pip install -r requirements.txt" in error
+    assert "not a model the kit can read" not in error
