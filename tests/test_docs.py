@@ -109,3 +109,12 @@ def test_the_supported_pythons_are_the_ones_that_resolve_everywhere():
     everywhere = {v for i, v in enumerate(pythons)
                   if all(row[i].strip().startswith("yes") for row in rows)}
     assert {v for v in pythons if supported_pythons().contains(v + ".0")} == everywhere
+
+
+def test_the_package_map_names_every_helpers_module():
+    """helpers/__init__.py's map of stages and machinery is how a newcomer finds a module."""
+    import helpers
+
+    named = set(re.findall(r"`(\w+)`", helpers.__doc__))
+    modules = {path.stem for path in (REPO / "helpers").glob("*.py")} - {"__init__"}
+    assert modules <= named, f"not in helpers/__init__.py's map: {sorted(modules - named)}"
