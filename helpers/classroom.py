@@ -97,6 +97,19 @@ def count_faces(faces_dir: str | Path) -> dict[str, int]:
     return counts
 
 
+def check_face_parameters(parameters: Sequence[Sequence[str]]) -> None:
+    """ValueError listing the bad `-p NAME VALUE` pairs for the training run, before anything
+    is downloaded or trained."""
+    from helpers.course import parse_value
+    from helpers.workspace import check_parameters
+
+    taken = {"SOURCE_DIR", "WORK_DIR", "DATA_DIR", "SEED"}  # the classroom command sets these
+    if clash := sorted(taken & {name for name, _ in parameters}):
+        raise ValueError(f"-p {', '.join(clash)}: the classroom command sets these itself "
+                         "(--faces, a temporary folder, --seed).")
+    check_parameters(**{name: parse_value(value) for name, value in parameters})
+
+
 def train_real_face_model(faces_dir: str | Path, models_dir: str | Path, seed: int = 42,
                           parameters: Sequence[Sequence[str]] = (),
                           keep_work: str | Path | None = None) -> dict[str, Path]:
@@ -110,10 +123,11 @@ def train_real_face_model(faces_dir: str | Path, models_dir: str | Path, seed: i
 
     faces = Path(faces_dir).expanduser().resolve()
     counts = count_faces(faces)
+    check_face_parameters(parameters)
     scratch = Path(keep_work) if keep_work else Path(tempfile.mkdtemp(prefix="real-faces-"))
-    pairs = [("SOURCE_DIR", str(faces)), ("SEED", str(seed)), ("REAL_FACE_MODEL", "None"),
-             ("WORK_DIR", str(scratch / "work")), ("DATA_DIR", str(scratch / "data")),
-             *parameters]
+    pairs = [("REAL_FACE_MODEL", "None"), *parameters, ("SOURCE_DIR", str(faces)),
+             ("SEED", str(seed)), ("WORK_DIR", str(scratch / "work")),
+             ("DATA_DIR", str(scratch / "data"))]
     params = resolve_parameters(pairs, quick=False)
     check_parameters(**params)
     log = scratch / "executed" / "course.log"
@@ -187,6 +201,7 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
         raise ValueError(f"The kit in {out_dir} is version {theirs}, this one {kit_version()}: "
                          "its notebooks may not know REAL_FACE_MODEL. Build a new folder.")
     count_faces(faces_dir)  # before anything is written
+    check_face_parameters(parameters)
     bundles = train_real_face_model(faces_dir, kit / "models", seed, parameters)
     install = Path(out_dir) / "INSTALL.txt"
     if install.is_file() and REAL_FACE_MODELS["served_model"] not in install.read_text():
@@ -207,8 +222,9 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
     training leaves no kit (the wheelhouse is kept)."""
     out = Path(out_dir)
     kit = out / "kit"
-    if faces_dir is not None:
-        count_faces(faces_dir)  # a bad face folder is refused before anything is downloaded
+    if faces_dir is not None:  # a bad face folder is refused before anything is downloaded
+        count_faces(faces_dir)
+        check_face_parameters(face_parameters)
     if kit.exists():
         raise FileExistsError(f"{kit} already exists: choose another --out folder, or remove "
                               "that one first (wheels in a kept wheelhouse/ are reused)"

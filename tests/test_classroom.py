@@ -192,6 +192,18 @@ def test_a_bad_face_folder_is_refused_before_anything_is_written(tmp_path):
             build_classroom(tmp_path / "classroom", requirements=requirements,
                             pip_options=pip_options, notebooks=notebooks(), faces_dir=faces)
         assert not (tmp_path / "classroom").exists()
+    enough = tmp_path / "enough"
+    for name in ("happy", "sad"):
+        (enough / name).mkdir(parents=True)
+        for i in range(50):
+            (enough / name / f"{i}.png").write_bytes(b"")
+    for pairs, message in (([("EPOCHS", "0")], "EPOCHS must be a whole number"),
+                           ([("WORK_DIR", "x")], "sets these itself")):
+        with pytest.raises(ValueError, match=message):
+            build_classroom(tmp_path / "classroom", requirements=requirements,
+                            pip_options=pip_options, notebooks=notebooks(), faces_dir=enough,
+                            face_parameters=pairs)
+        assert not (tmp_path / "classroom").exists()
     done = subprocess.run([sys.executable, "-m", "helpers.course", "classroom", "--out",
                            str(tmp_path / "classroom"), "--faces", str(tmp_path / "no-sad")],
                           cwd=REPO, capture_output=True, text=True)
