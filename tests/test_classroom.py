@@ -226,9 +226,11 @@ def test_a_failed_training_says_which_notebook_and_leaves_no_kit(tmp_path):
             Image.new("RGB", (8, 8), (i, 100, 200)).save(faces / name / f"{i}.png")
     requirements, pip_options = tiny_requirements(tmp_path)
     with pytest.raises(RuntimeError, match=r"(?s)real-face model was not made: 0\d_\w+\.ipynb "
-                       r"failed.*What the kernels printed: .*course\.log"):
+                       r"failed.*What the kernels printed: .*course\.log") as info:
         build_classroom(tmp_path / "classroom", requirements=requirements,
-                        pip_options=pip_options, notebooks=notebooks(), faces_dir=faces)
+                        pip_options=pip_options, notebooks=notebooks(), faces_dir=faces,
+                        keep_work=tmp_path / "training")
+    assert str(tmp_path / "training" / "executed" / "course.log") in str(info.value)
     assert not (tmp_path / "classroom" / "kit").exists()
     assert (tmp_path / "classroom" / "wheelhouse").is_dir()  # kept: a second try reuses it
 
