@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers.bundle import load_card, new_bundle, save_card
+from helpers.bundle import kit_version, load_card, new_bundle, save_card
 from helpers.images import IMAGE_EXTENSIONS, iter_files
 from helpers.student import make_student_copies
 from helpers.synthetic import generate_dataset
@@ -195,8 +195,6 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
         theirs = tomllib.loads((kit / "pyproject.toml").read_text())["project"]["version"]
     except (OSError, KeyError, ValueError):
         theirs = "unknown"
-    from helpers.bundle import kit_version
-
     if theirs != kit_version():
         raise ValueError(f"The kit in {out_dir} is version {theirs}, this one {kit_version()}: "
                          "its notebooks may not know REAL_FACE_MODEL. Build a new folder.")
