@@ -425,13 +425,17 @@ def check_recall_threshold(threshold: float, y_true, probabilities, target: floa
 def check_precision_recall(precision: float, recall: float, y_true, y_pred) -> None:
     """Exercise 10: precision and recall of 'sad' from the confusion matrix's four cells."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    tp = int(np.sum((y_true == 1) & (y_pred == 1)))
-    right_precision = tp / max(1, int(np.sum(y_pred == 1)))
+    tp, called_sad = int(np.sum((y_true == 1) & (y_pred == 1))), int(np.sum(y_pred == 1))
+    right_precision = tp / called_sad if called_sad else float("nan")  # 0 / 0: no face called sad
     right_recall = tp / max(1, int(np.sum(y_true == 1)))
     answer = (f"precision = tp / (tp + fp) = {right_precision:.3f}, recall = tp / (tp + fn) = "
               f"{right_recall:.3f}.")
     _answers[10] = answer
     _require_answer(10, precision=precision, recall=recall)
+    if not called_sad and np.isnan(float(precision)) and _close(recall, right_recall, 1e-4):
+        _done(10, f"no face was called sad, so precision is 0 / 0 (nan); recall "
+                  f"{right_recall:.3f}.")
+        return
     if not _close(precision, right_precision, 1e-4):
         hint_ = (" That is the recall: precision divides by all faces the model *called* sad."
                  if _close(precision, right_recall, 1e-4) else

@@ -6,6 +6,7 @@
     python -m helpers.course check          # pre-flight check before a workshop
     python -m helpers.course student --out student/   # exercise copies for learners
     python -m helpers.course classroom --out classroom/   # offline USB folder for a workshop
+    python -m helpers.course classroom --out classroom/ --faces ~/fer   # ... with a real-face model
     python -m helpers.course catch-up 05    # stuck? make what 01-04 make, from the solutions
     python -m helpers.course colab --repo https://github.com/OWNER/REPO   # Colab badges, set-up
 
@@ -42,7 +43,7 @@ from helpers.workspace import Work, check_parameters
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 DEFAULT_PARAMETERS = {"DATA_DIR": ROOT / "data" / "generated", "WORK_DIR": ROOT / "work"}
-PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR")
+PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR", "REAL_FACE_MODEL")
 
 
 def folder_problem(folder: Path, option: str = "--out") -> str | None:
@@ -236,6 +237,43 @@ def catch_up_to(target: str, pairs: Sequence[Sequence[str]], quick: bool) -> int
     return 0
 
 
+def classroom_command(args: argparse.Namespace) -> int:
+    """`classroom`: the folder, with a real-face model if --faces; --model-only adds just that."""
+    from helpers.classroom import (
+        REAL_FACE_MODELS,
+        add_real_face_model,
+        build_classroom,
+        describe_real_face_model,
+    )
+
+    if (args.model_only or args.parameter) and args.faces is None:
+        print("--model-only and -p go with --faces DIR (the real-face pictures to train on).",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.model_only:
+            add_real_face_model(args.out, args.faces, seed=args.seed, parameters=args.parameter)
+        else:
+            build_classroom(args.out, seed=args.seed, pip_options=args.pip_option,
+                            notebooks=notebooks(), with_solutions=args.with_solutions,
+                            faces_dir=args.faces, face_parameters=args.parameter)
+    except (FileNotFoundError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    except (FileExistsError, RuntimeError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    out = args.out.resolve()
+    if args.faces is not None:
+        print("Real-face model: " + describe_real_face_model(
+            out / "kit" / REAL_FACE_MODELS["served_model"]))
+    if not args.model_only:
+        wheels = len(list((out / "wheelhouse").glob("*")))
+        print(f"Classroom folder ready: {out} ({wheels} packages in wheelhouse/)")
+    print(f"Learners follow {out / 'INSTALL.txt'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -279,6 +317,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     classroom.add_argument("--with-solutions", action="store_true",
                            help="also put the solution notebooks in kit/notebooks/, so "
                            "catch-up works in the room (learners can open them)")
+    classroom.add_argument("--faces", type=Path, metavar="DIR", help="a folder with happy/ and "
+                           "sad/ pictures of real faces: notebooks 01-07 train on it and the "
+                           "kit gets the model in kit/models/real-faces/ (notebook 07 uses it)")
+    classroom.add_argument("--model-only", action="store_true", help="with --faces: put only "
+                           "the real-face model into the classroom folder --out built before")
+    classroom.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                           metavar=("NAME", "VALUE"), help="with --faces: a notebook parameter "
+                           "for its training run, e.g. -p EPOCHS 10 (repeatable)")
     colab = sub.add_parser("colab", help="record the kit's public GitHub repository in "
                            "pyproject.toml and write the notebooks' Open in Colab badges, their "
                            "set-up cells and the README's links from it")
@@ -307,18 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "catch-up":
         return catch_up_to(args.notebook, args.parameter, args.quick)
     if args.command == "classroom":
-        from helpers.classroom import build_classroom
-
-        try:
-            out = build_classroom(args.out, seed=args.seed, pip_options=args.pip_option,
-                                  notebooks=notebooks(), with_solutions=args.with_solutions)
-        except (FileExistsError, RuntimeError) as err:
-            print(err, file=sys.stderr)
-            return 1
-        wheels = len(list((out / "wheelhouse").glob("*")))
-        print(f"Classroom folder ready: {out.resolve()} ({wheels} packages in wheelhouse/)")
-        print(f"Learners follow {out.resolve() / 'INSTALL.txt'}")
-        return 0
+        return classroom_command(args)
     if args.command == "student":
         from helpers.student import make_student_copies
 

@@ -131,6 +131,30 @@ def load_classifier(path: str | Path) -> Classifier:
                       model, card)
 
 
+def real_photo_classifier(own: Classifier,
+                          real_face_model: str | Path | None) -> tuple[Classifier, str]:
+    """The model that judges real photos and one line saying which: `own` if it learned real
+    faces (a face step), else the bundle in the folder `real_face_model` (the classroom's,
+    `python -m helpers.course classroom --faces`) if it holds one, else `own`, drawn faces."""
+    if own.face_step.mode != "none":
+        return own, f"Real photos are judged by your own model ({own.path}): it learned faces."
+    folder = None if real_face_model is None else Path(real_face_model).expanduser()
+    if folder is not None and folder.is_dir() and any(folder.iterdir()):
+        try:
+            real = load_classifier(folder)
+        except (FileNotFoundError, ValueError) as err:
+            return own, (f"Real photos are judged by your drawn-face model: the real-face model "
+                         f"in {folder} cannot be used ({err})")
+        data = real.card.get("data", {}).get("folder", "real faces")
+        accuracy = real.card.get("test", {}).get("accuracy")
+        shown = f", test accuracy {accuracy:.2f}" if isinstance(accuracy, float) else ""
+        return real, (f"Real photos are judged by the real-face model in {folder} (trained on "
+                      f"{data}{shown}); new drawn faces and the export use yours.")
+    return own, ("Real photos are judged by your drawn-face model. For a real-face one, the "
+                 "instructor builds the classroom folder with --faces (see INSTRUCTOR.md), or "
+                 "run the course on real faces (SOURCE_DIR).")
+
+
 def classify_images(classifier: Classifier, paths: Iterable[str | Path]) -> list[dict]:
     """One result per path: `{"path", "label", "confidence", "probabilities", "faces"}` or
     `{"path", "error"}` (all of `iter_classify`, as a list).

@@ -283,6 +283,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (isinstance(v, (list, tuple)) and all(map(_is_path, v))),
         "None or a list of image file paths, e.g. ['photo1.jpg', 'photo2.png']",
     ),
+    "REAL_FACE_MODEL": (lambda v: v is None or _is_path(v),
+                        "None or the folder of a real-face model, e.g. '../models/real-faces'"),
 }
 
 

@@ -289,6 +289,12 @@ def test_precision_recall(capsys):
                words="That is the recall", exercise=10)
     fails_with(checks.check_precision_recall, 3 / 5, 3 / 5, y_true, y_pred,
                words="of the faces that were sad", exercise=10)
+    never_sad = np.zeros_like(y_true)  # a model that calls no face sad: precision is 0 / 0
+    with np.errstate(invalid="ignore"):
+        passes(checks.check_precision_recall, np.int64(0) / np.int64(0), 0.0, y_true, never_sad,
+               capsys=capsys, exercise=10)
+    fails_with(checks.check_precision_recall, 0.5, 0.0, y_true, never_sad,
+               words="is not the precision", exercise=10)
 
 
 def test_prediction_by_hand(tmp_path, capsys):

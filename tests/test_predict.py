@@ -12,7 +12,7 @@ from conftest import PHOTO, REPO, face_crop, landscape, save_brightness_model, s
 from helpers.bundle import CARD_FILE, load_card, model_card, new_bundle, save_card
 from helpers.faces import FaceRules, FaceStep, crop_face
 from helpers.images import load_image, model_view, open_image, to_array
-from helpers.predict import classify_images, load_classifier, main
+from helpers.predict import classify_images, load_classifier, main, real_photo_classifier
 
 PHOTOS = FaceStep("face_crops", FaceRules(margin=0.07))
 
@@ -182,3 +182,24 @@ def test_module_runs_from_the_command_line(model_path, tmp_path, make_image):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result) == {"path", "label", "confidence", "probabilities"}
 
+
+
+def test_real_photos_go_to_a_real_face_model_when_there_is_one(model_path, face_model, tmp_path):
+    """A drawn-face model hands real photos to the real-face bundle (the classroom's) and says
+    so; with none, or a folder that holds no bundle, it keeps them and says that plainly; a
+    learner's own real-face model is kept."""
+    drawn, real = load_classifier(model_path), load_classifier(face_model)
+    chosen, line = real_photo_classifier(drawn, face_model.parent)
+    assert chosen.path == real.path and "judged by the real-face model in" in line
+    for absent in (None, tmp_path / "no-such-folder"):
+        chosen, line = real_photo_classifier(drawn, absent)
+        assert chosen is drawn
+        assert line.startswith("Real photos are judged by your drawn-face model.")
+        assert "--faces" in line and "SOURCE_DIR" in line
+    not_a_bundle = tmp_path / "not-a-bundle"
+    not_a_bundle.mkdir()
+    (not_a_bundle / "notes.txt").write_text("hello")
+    chosen, line = real_photo_classifier(drawn, not_a_bundle)
+    assert chosen is drawn and "cannot be used" in line and "no model file" in line
+    chosen, line = real_photo_classifier(real, model_path.parent)
+    assert chosen is real and "your own model" in line
