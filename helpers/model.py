@@ -29,7 +29,7 @@ from helpers.images import LUMINANCE
 IMAGE_SIZE = 48  # FER-style faces are 48x48: the native size, no detail lost or invented
 CHANNELS = 1  # grey: the FER faces are grey, and colour says little about expression
 BATCH_SIZE = 32
-EPOCHS = 10
+EPOCHS = 25
 LEARNING_RATE = 2e-3  # peak of the warmup + cosine schedule (`warmup_cosine`)
 MIN_STEPS = 1200  # fewest weight updates in a training run: small folders get more epochs
 
@@ -83,10 +83,9 @@ def training_epochs(
 ) -> int:
     """`epochs`, or more if `epochs` passes over `n_images` make fewer than `min_steps` updates.
 
-    An epoch is one weight update per batch: 700 images in batches of 32 are 22 updates, so 10
-    epochs stop after 220, long before the model has found the mouth; a folder of thousands
-    makes thousands of updates in 10 epochs. Notebook 05 shows and uses this function
-    (`benchmarks/EXPERIMENTS.md`, fifth and seventh rounds).
+    An epoch is one weight update per batch: 700 images in batches of 32 are 22 updates, so 25
+    epochs stop after 550, often before the model has found the mouth. Notebook 05 shows and
+    uses this function (`benchmarks/EXPERIMENTS.md`, fifth round).
     """
     return max(epochs, math.ceil(min_steps / math.ceil(n_images / batch_size)))
 

@@ -28,8 +28,8 @@ def test_default_model_is_at_least_ten_times_smaller_than_the_seed_model():
 
 def test_small_folders_train_for_more_epochs_to_make_at_least_min_steps_updates():
     assert (recipe.BATCH_SIZE, recipe.MIN_STEPS) == (32, 1200)
-    assert recipe.training_epochs(8_000) == recipe.EPOCHS  # 250 updates an epoch: 2,500
-    assert recipe.training_epochs(700) == 55  # 22 updates an epoch: 10 epochs would be 220
+    assert recipe.training_epochs(8_000) == recipe.EPOCHS  # 250 updates an epoch: 6,250
+    assert recipe.training_epochs(700) == 55  # 22 updates an epoch: 25 epochs would be 550
     assert recipe.training_epochs(700, epochs=80) == 80  # never fewer than asked for
     assert recipe.training_epochs(700, min_steps=0) == recipe.EPOCHS
     assert recipe.training_epochs(10, batch_size=64) == 1200  # one update an epoch
