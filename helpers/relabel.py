@@ -4,7 +4,7 @@ A picture whose label the trained model strongly disagrees with has a large loss
 mislabelled, odd, or simply hard. `training_losses` ranks the *training* pictures by their
 loss (validation and test pictures are never ranked: relabelling them by what the model
 thinks would make them agree with the model, and their scores would flatter it).
-`suggested_marks` proposes the other class where the model answers it, `follow_review`
+`suggested_marks` proposes the other class where the model is sure of it, `follow_review`
 carries the review's marks (`helpers.review.apply_review`: the copies move, the cleaning
 report is updated, the originals are never touched) into the split manifest, and
 `decisions_table` records what was decided for every picture shown, beside the planted
@@ -62,12 +62,17 @@ def training_losses(
     return ranked.sort_values(["loss", "file"], ascending=[False, True]).reset_index(drop=True)
 
 
-def suggested_marks(top: pd.DataFrame, threshold: float = 0.5) -> dict[str, str]:
-    """{key: mark} for `helpers.review.apply_review`: 'move' where the model answers the
-    other class (at `threshold`), else 'keep'."""
-    answers = (top["p"] >= threshold).astype(int)
-    return {key: "move" if answer != label else "keep"
-            for key, answer, label in zip(top["key"], answers, top["label"])}
+def suggested_marks(top: pd.DataFrame, threshold: float = 0.5,
+                    sure: float = 0.9) -> dict[str, str]:
+    """{key: mark} for `helpers.review.apply_review`: 'move' where the model answers the other
+    class (at `threshold`) with a probability of at least `sure`, 'set_aside' where it answers
+    the other class less surely, 'keep' where it agrees with the label."""
+    marks = {}
+    for key, label, p in zip(top["key"], top["label"], top["p"]):
+        other = 1 - p if label == 1 else p  # the probability of the other class
+        agrees = (p >= threshold) == (label == 1)
+        marks[key] = "keep" if agrees else "move" if other >= sure else "set_aside"
+    return marks
 
 
 def follow_review(manifest: pd.DataFrame, reviewed: pd.DataFrame,

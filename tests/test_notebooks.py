@@ -50,7 +50,7 @@ def test_the_console_shows_progress_not_kernel_logs(course):
     papermill's warnings and the kernels' own messages go to course.log."""
     console = course["stdout"] + course["stderr"]
     for nb in NOTEBOOKS:
-        assert re.search(rf"^\[\d/\d\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
+        assert re.search(rf"^\[\d+/\d+\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
     for noise in ("cuda", "I0000", "E0000", "oneDNN", "cpu_feature_guard", "IPKernelApp",
                   "ERROR", "Traceback", "Passed unknown parameter", "Executing:"):
         assert noise not in console, noise

@@ -39,7 +39,8 @@ def test_flip_labels_swaps_drawn_faces_between_the_class_folders(tmp_path):
         number = int(name[5:10])
         data, ext, box = _make_image(3, ("happy", "sad").index(flip["drawn_as"]), number)
         assert (tmp_path / flip["path"]).read_bytes() == data  # a face drawn for the other class
-        assert generated["mouths"][flip["path"]] == mouths[f"{flip['drawn_as']}/{name}"] == list(box)
+        was = f"{flip['drawn_as']}/{name}"
+        assert generated["mouths"][flip["path"]] == mouths[was] == list(box)
     assert len(generated["mouths"]) == 80 and sorted(generated["mouths"].values()) == sorted(
         mouths.values())
     for cls in ("happy", "sad"):
@@ -60,7 +61,7 @@ def noisy(tmp_path):
         write_image(data / "happy" / f"h{i}.png", colour=(20 + 3 * i,) * 3)
         write_image(data / "sad" / f"s{i}.png", colour=(200 + 3 * i,) * 3)
     for name in ("train", "val", "test"):
-        write_image(data / "happy" / f"wrong_{name}.png", colour=(190 + len(name),) * 3)
+        write_image(data / "happy" / f"wrong_{name}.png", colour=(236 + len(name),) * 3)
     report = clean_images(data, work, near_duplicate_distance=None)
     files = list_pictures(work / "clean").drop(columns="sha256")
     split = ["val" if f.endswith(("1.png", "wrong_val.png")) else
@@ -101,7 +102,7 @@ def test_marks_reach_the_split_and_the_report_but_never_the_originals(noisy):
     check_copies(reviewed_report, work)
 
     reviewed = follow_review(manifest, top, reviewed_report)
-    moved, set_aside = top["file"].iloc[0], top["file"].iloc[1]
+    set_aside = top["file"].iloc[1]
     new = reviewed.set_index("file")
     [moved_to] = [f for f in new.index if f.endswith("wrong_train.png")]
     assert moved_to.startswith("sad/") and new.loc[moved_to, ["class", "label", "split"]].tolist() \
@@ -124,6 +125,14 @@ def test_marks_reach_the_split_and_the_report_but_never_the_originals(noisy):
     assert planted_in_training(manifest, report, flips) == 1
 
 
+def test_suggestions_move_sure_disagreements_and_set_aside_doubtful_ones():
+    top = pd.DataFrame({"key": list("abcde"), "label": [0, 0, 1, 1, 0],
+                        "p": [0.95, 0.6, 0.05, 0.3, 0.1]})
+    assert suggested_marks(top) == {"a": "move", "b": "set_aside", "c": "move",
+                                    "d": "set_aside", "e": "keep"}
+    assert suggested_marks(top, sure=0.5)["b"] == "move"
+
+
 def test_follow_review_refuses_held_out_pictures(noisy):
     _, work, report, manifest, model = noisy
     top = training_losses(model, manifest, work / "clean", report, 16).head(1)
@@ -141,4 +150,3 @@ def test_exercise_13_checks_the_loss_of_one_picture(capsys):
         check_picture_loss(1.0, 0, 0.9)
     with pytest.raises(NotYet, match="not done yet"):
         check_picture_loss(..., 0, 0.9)
-    assert pd.isna(np.nan)
