@@ -38,6 +38,7 @@ EXERCISES = {
     10: "precision and recall from the confusion matrix",
     11: "one prediction by hand",
     12: "which layer Grad-CAM explains",
+    13: "the loss of one picture",
 }
 
 _wrong_tries: dict[int, int] = {}  # wrong tries per exercise in this kernel
@@ -494,3 +495,24 @@ def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
                      "grid before pooling.", answer)
     grid = layer.output.shape[1:3]
     _done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
+
+
+def check_picture_loss(loss, label: int, p: float) -> None:
+    """Exercise 13: the binary cross-entropy of one picture, -log of the probability of its
+    label (`p` is the model's P(label 1), as in `helpers.relabel.training_losses`)."""
+    given = float(p if label == 1 else 1 - p)
+    right = -math.log(given) if given > 0 else math.inf
+    answer = (f"-np.log({'p' if label == 1 else '1 - p'}) = {right:.3f}: the model gives "
+              f"its label {given:.1%}.")
+    _answers[13] = answer
+    _require_answer(13, my_loss=loss)
+    if not _is_number(loss):
+        raise NotYet(13, f"a loss is one number, got {loss!r}.")
+    if given < 1 and math.isclose(float(loss), -math.log(1 - given), rel_tol=1e-3):
+        raise _wrong(13, "that is -log of the probability of the *other* class: the loss "
+                     "uses the probability of the label.", answer)
+    if not math.isclose(float(loss), right, rel_tol=1e-3, abs_tol=1e-4):
+        raise _wrong(13, f"{float(loss):.3f} is not -log of the probability the model gives "
+                     "the label.", answer)
+    _done(13, f"{right:.3f}. The model gives its label {given:.1%}; at 50% the loss would be "
+          f"{math.log(2):.3f} and at 1% {-math.log(0.01):.1f}: a confident mistake costs most.")

@@ -59,7 +59,7 @@ def folder_problem(folder: Path, option: str = "--out") -> str | None:
 
 
 def notebooks() -> list[Path]:
-    """The course notebooks in order (01_... to 08_...)."""
+    """The course notebooks in order (01_... to 08_..., then the optional extensions)."""
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 

@@ -36,7 +36,7 @@ MOVED_PREFIX = "from_{}__"
 _BLANKS = {"reason": "", "detail": "", "output": ""}
 
 
-def _current_mark(row: pd.Series) -> str:
+def current_mark(row: pd.Series) -> str:
     """The mark that describes where a row's copy is now."""
     if row["outcome"] == "set_aside":
         return "set_aside"
@@ -98,7 +98,7 @@ def apply_review(
         i = index[file]
         row = report.loc[i]
         source = _copy_in_work_dir(work_dir, row)
-        if mark == _current_mark(row):
+        if mark == current_mark(row):
             continue
         target_class = _other_class(report, row["class"]) if mark == "move" else row["class"]
         if mark != "set_aside" and row["outcome"] == "set_aside":
@@ -213,7 +213,7 @@ class ReviewWidget(widgets.VBox):
         if self.report["class"].nunique() == 2:
             options.append((f"→ {_other_class(self.report, row['class'])}", "move"))
         choice = widgets.ToggleButtons(
-            options=options, value=self.marks.get(file, _current_mark(row)),
+            options=options, value=self.marks.get(file, current_mark(row)),
             disabled=bool(problem), style={"button_width": "auto"})
         choice.observe(lambda change: self.marks.__setitem__(file, change["new"]), names="value")
         self.choices[file] = choice

@@ -552,3 +552,33 @@ def generate_dataset(
     if dirty:
         planted = _plant_dirty(out_dir, seed, written[0])  # written[0]: happy/face_00000.*
     return {"counts": counts, "planted": planted, "mouths": mouths}
+
+
+
+def flip_labels(out_dir: str | Path, generated: dict, share: float, seed: int = 42) -> list[dict]:
+    """Plant label noise: swap `share` of the drawn faces between the class folders.
+
+    Face number i of each class (`happy/face_00012.jpg`, `sad/face_00012.bmp`) trade folders,
+    so the names say nothing and the counts stay equal. `generated` is what `generate_dataset`
+    returned for `out_dir`; its `mouths` follow the faces. Face 0 (the planted duplicate's
+    original) never moves. Returns `[{"path": its new path, "drawn_as": its true class}, ...]`
+    sorted by path, with posix paths relative to `out_dir`.
+    """
+    if not 0 <= share < 0.5:
+        raise ValueError(f"share must be at least 0 and below 0.5, got {share}")
+    out_dir, (first, second) = Path(out_dir), CLASS_NAMES
+    n_faces = min(generated["counts"].values())
+    rng = np.random.default_rng([seed, len(CLASS_NAMES), 1])
+    numbers = sorted(1 + rng.choice(n_faces - 1, round(share * n_faces), replace=False))
+    flipped, mouths = [], generated["mouths"]
+    for i in numbers:
+        a, b = (next(out_dir.glob(f"{name}/face_{i:05d}.*")) for name in (first, second))
+        a_to, b_to = out_dir / second / a.name, out_dir / first / b.name
+        parked = a.rename(a.with_name(a.name + ".moving"))
+        b.rename(b_to)
+        parked.rename(a_to)
+        box_a, box_b = mouths.pop(f"{first}/{a.name}"), mouths.pop(f"{second}/{b.name}")
+        mouths[f"{second}/{a_to.name}"], mouths[f"{first}/{b_to.name}"] = box_a, box_b
+        flipped += [{"path": f"{second}/{a_to.name}", "drawn_as": first},
+                    {"path": f"{first}/{b_to.name}", "drawn_as": second}]
+    return sorted(flipped, key=lambda f: f["path"])

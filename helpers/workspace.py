@@ -77,6 +77,10 @@ ARTEFACTS: dict[str, Artefact] = {
                             "your predictions in the exercises (03 and 05)"),
     "compare": Artefact("compare.json", "08_compare_and_explain", "CNN against HOG"),
     "explain": Artefact("explain.json", "08_compare_and_explain", "where the model looks"),
+    "top_losses": Artefact("top_losses.csv", "10_fix_the_labels",
+                           "the training pictures with the largest loss and their marks"),
+    "relabel": Artefact("relabel.json", "10_fix_the_labels",
+                        "planted flips found; validation before and after the review"),
 }
 
 
@@ -251,6 +255,8 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "QUICK": (lambda v: isinstance(v, bool), "True or False"),
     "SOURCE_DIR": (lambda v: v is None or _is_path(v), "None or the path of your photo folder"),
     "N_PER_CLASS": _whole(10),
+    "FLIP_LABELS": ((lambda v: _is_number(v) and 0 <= v < 0.5),
+                    "a share from 0 (none) to below 0.5, e.g. 0.03"),
     "MIN_SIZE": _whole(1),
     "NEAR_DUPLICATE_DISTANCE": (
         lambda v: v is None or (_is_whole(v) and 0 <= v <= 256),
@@ -279,6 +285,9 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "MIN_RECALL": ((lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
                    "None (best accuracy) or a number in (0, 1], e.g. 0.9"),
     "TRAIN_SEED_RECIPE": (lambda v: isinstance(v, bool), "True or False"),
+    "TOP_LOSSES": _whole(1),
+    "ACCEPT_SUGGESTIONS": (lambda v: isinstance(v, bool), "True or False"),
+    "FINE_TUNE_EPOCHS": _whole(1, 50),
     "IMAGES": (
         lambda v: v is None or (isinstance(v, (list, tuple)) and all(map(_is_path, v))),
         "None or a list of image file paths, e.g. ['photo1.jpg', 'photo2.png']",

@@ -1,7 +1,8 @@
 """The whole course, executed headless in QUICK mode, checked through what the notebooks record.
 
-One papermill run of all eight notebooks (via `python -m helpers.course run --quick`) in a
-temporary WORK_DIR feeds every test here; then the committed notebooks run under nbval.
+One papermill run of all the notebooks (via `python -m helpers.course run --quick`, with 2% of
+the drawn faces' labels flipped for notebook 10 to find) in a temporary WORK_DIR feeds every
+test here; then the committed notebooks run under nbval.
 """
 
 import json
@@ -22,15 +23,17 @@ from helpers.model import build_model
 from helpers.workspace import Work
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FLIP_LABELS = 0.02  # 10 of the 500 faces per class swap folders: 20 wrong labels
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     work, data = root / "work", root / "data"
-    command = [sys.executable, "-m", "helpers.course", "run", "--quick",
-               "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data), "--out", str(root / "out")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "-p", "FLIP_LABELS",
+               str(FLIP_LABELS), "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data),
+               "--out", str(root / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout,
             "stderr": done.stderr}
@@ -50,7 +53,7 @@ def test_the_console_shows_progress_not_kernel_logs(course):
     papermill's warnings and the kernels' own messages go to course.log."""
     console = course["stdout"] + course["stderr"]
     for nb in NOTEBOOKS:
-        assert re.search(rf"^\[\d/\d\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
+        assert re.search(rf"^\[\d+/\d+\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
     for noise in ("cuda", "I0000", "E0000", "oneDNN", "cpu_feature_guard", "IPKernelApp",
                   "ERROR", "Traceback", "Passed unknown parameter", "Executing:"):
         assert noise not in console, noise
@@ -220,6 +223,74 @@ def test_cleaner_sets_aside_exactly_the_planted_files(course):
     data = course["data"]
     files_in = sum(1 for p in data.rglob("*") if p.is_file() and p.parent != data)
     assert len(report) == files_in
+
+
+def test_the_largest_training_losses_find_most_planted_flips(course):
+    """Notebook 10 ranks only training pictures, and most of the planted flips that landed in
+    training are among its top losses (chance would put about 3% of them there)."""
+    work = Work(course["work"])
+    flipped = work.json("collect")["flipped"]
+    assert len(flipped) == 2 * round(FLIP_LABELS * 500)
+    planted = {f["path"] for f in flipped}
+    manifest, report = work.table("split"), work.table("cleaning_report")
+    train = set(manifest.loc[manifest["split"] == "train", "file"])
+    in_training = {f for f, out in zip(report["file"], report["output"])
+                   if f in planted and out.removeprefix("clean/") in train}
+    top = work.table("top_losses")
+    assert len(top) == 24 and set(top["file"]) <= train
+    assert top["loss"].astype(float).is_monotonic_decreasing and (top["decision"] == "keep").all()
+    found = set(top["key"]) & planted
+    assert top["planted_flip"].eq("True").sum() == len(found)
+    summary = work.json("relabel")
+    assert (summary["planted_found"], summary["planted_in_training"]) == (
+        len(found), len(in_training))
+    assert summary["validation"] is None  # nothing was marked: nothing retrained
+    assert len(in_training) >= 8 and len(found) > len(in_training) / 2, (found, in_training)
+
+
+def test_accepted_suggestions_relabel_training_pictures_and_compare_on_validation(
+        course, tmp_path):
+    """Notebook 10 again with ACCEPT_SUGGESTIONS: copies move and the report and split follow,
+    validation and test rows and the originals stay as they were, and both fine-tuned models
+    are measured on validation."""
+    import hashlib
+    import shutil
+
+    def snapshot(folder):
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+                if p.is_file()}
+
+    work_dir = shutil.copytree(course["work"], tmp_path / "work", ignore=shutil.ignore_patterns(
+        "executed", "logs", "backup", "models", "checkpoint.keras"))
+    shutil.copytree(course["work"] / "models" / "trained", work_dir / "models" / "trained")
+    work, originals = Work(work_dir), snapshot(course["data"])
+    before = work.table("split")
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "10",
+               "-p", "ACCEPT_SUGGESTIONS", "True", "-p", "WORK_DIR", str(work_dir),
+               "-p", "DATA_DIR", str(course["data"]), "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert snapshot(course["data"]) == originals
+    after, report, top = work.table("split"), work.table("cleaning_report"), work.table(
+        "top_losses")
+    held_out = before[before["split"] != "train"].reset_index(drop=True)
+    assert after[after["split"] != "train"].reset_index(drop=True).equals(held_out)
+    moved = top[top["decision"] == "move"]
+    set_aside = top[top["decision"] == "set_aside"]
+    assert len(moved) and len(moved) + len(set_aside) + (top["decision"] == "keep").sum() == 24
+    assert len(after) == len(before) - len(set_aside)
+    by_key = report.set_index("file")
+    assert (by_key.loc[moved["key"], "reason"] == "relabelled").all()
+    assert (by_key.loc[set_aside["key"], "reason"] == "set_aside_on_review").all()
+    drawn_as = {f["path"]: f["drawn_as"] for f in work.json("collect")["flipped"]}
+    for key in set(moved["key"]) & set(drawn_as):  # a planted flip moved back where it belongs
+        new_file = by_key.loc[key, "output"].removeprefix("clean/")
+        assert new_file.startswith(drawn_as[key] + "/")
+        assert after.set_index("file").loc[new_file, "class"] == drawn_as[key]
+    validation = work.json("relabel")["validation"]
+    assert list(validation) == ["notebook 05", "fine-tuned, labels as they were",
+                                "fine-tuned, reviewed labels"]
+    assert all(0.5 < row["accuracy"] <= 1 and row["loss"] > 0 for row in validation.values())
 
 
 def test_split_manifest_is_file_level_and_complete(course):

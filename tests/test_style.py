@@ -33,6 +33,7 @@ def test_notebook_conventions(path):
 
 
 READING_WORDS = 5_000  # about 25 minutes at 200 words a minute for all eight notebooks
+COURSE = [path for path in NOTEBOOKS if path.name[:2] <= "08"]  # the extensions have their own
 
 
 def test_the_reading_fits_the_workshop():
@@ -41,5 +42,21 @@ def test_the_reading_fits_the_workshop():
     belong in the README and docs, not in the lesson."""
     words = {path.name: sum(len(cell.source.split()) for cell in
                             nbformat.read(path, as_version=4).cells
-                            if cell.cell_type == "markdown") for path in NOTEBOOKS}
+                            if cell.cell_type == "markdown") for path in COURSE}
     assert sum(words.values()) <= READING_WORDS, words
+
+
+#: The optional extensions after the course (README's lesson list), each with its own cap.
+EXTENSION_WORDS = {"10_fix_the_labels.ipynb": 700}
+
+
+@pytest.mark.parametrize("name", EXTENSION_WORDS)
+def test_each_extension_is_a_short_read(name):
+    path = REPO / "notebooks" / name
+    words = sum(len(cell.source.split()) for cell in nbformat.read(path, as_version=4).cells
+                if cell.cell_type == "markdown")
+    assert words <= EXTENSION_WORDS[name], words
+
+
+def test_every_extension_has_a_cap():
+    assert {p.name for p in NOTEBOOKS} - {p.name for p in COURSE} == set(EXTENSION_WORDS)
