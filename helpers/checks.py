@@ -38,6 +38,7 @@ EXERCISES = {
     10: "precision and recall from the confusion matrix",
     11: "one prediction by hand",
     12: "which layer Grad-CAM explains",
+    13: "freeze the convolutional base",
 }
 
 _wrong_tries: dict[int, int] = {}  # wrong tries per exercise in this kernel
@@ -490,3 +491,35 @@ def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
                      "grid before pooling.", answer)
     grid = layer.output.shape[1:3]
     _done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
+
+
+def check_frozen_base(frozen_base, start_model: keras.Model) -> None:
+    """Exercise 13: a copy of the start model's layers up to Flatten, weights kept, frozen."""
+    from helpers.own_face import convolutional_base, inner_network
+
+    answer = ("frozen_base = convolutional_base(start.model), then frozen_base.trainable = "
+              "False.")
+    _answers[13] = answer
+    _require_answer(13, frozen_base=frozen_base)
+    if not isinstance(frozen_base, keras.Model):
+        raise _wrong(13, f"frozen_base is a {type(frozen_base).__name__}, not a Keras model: "
+                     "start from convolutional_base(start.model).", answer)
+    if frozen_base is start_model or frozen_base is inner_network(start_model):
+        raise _wrong(13, "that is the start model itself, head and all: take its base, "
+                     "convolutional_base(start.model), a copy without the head.", answer)
+    reference = convolutional_base(start_model)
+    if [type(layer) for layer in frozen_base.layers] != [type(layer) for layer in
+                                                          reference.layers]:
+        raise _wrong(13, "its layers are not the start model's base (its layers up to "
+                     "Flatten): use convolutional_base(start.model).", answer)
+    if not all(np.array_equal(a, b) for a, b in zip(frozen_base.get_weights(),
+                                                    reference.get_weights())):
+        raise _wrong(13, "its weights are not the start model's: a new network knows nothing "
+                     "yet. convolutional_base(start.model) copies them.", answer)
+    still = sum(int(np.prod(w.shape)) for w in frozen_base.trainable_weights)
+    if still:
+        raise _wrong(13, f"{still:,} of its weights would still change in training: a layer, "
+                     "or a whole model, whose weights must stay has trainable = False.", answer)
+    kept = sum(int(np.prod(w.shape)) for w in frozen_base.weights)
+    _done(13, f"{kept:,} weights kept as the start model learned them; only the new head "
+          "will learn.")
