@@ -6,7 +6,7 @@ import io
 import keras
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageEnhance
 
 from conftest import save_brightness_model
 from helpers import own_face
@@ -18,7 +18,7 @@ from helpers.predict import Classifier, load_classifier
 from helpers.synthetic import draw_face
 from helpers.workspace import Work
 
-SIZE = 32
+SIZE = 48
 
 
 def picture_bytes(img: Image.Image, fmt: str = "JPEG") -> bytes:
@@ -47,9 +47,9 @@ def drawn(n: int, seed: int, style=None) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.array(labels)
 
 
-def photo_negative(img: Image.Image) -> Image.Image:
-    """Another style, the same shapes: the picture's greys, inverted."""
-    return ImageOps.invert(ImageOps.grayscale(img)).convert("RGB")
+def another_camera(img: Image.Image) -> Image.Image:
+    """Another style, the same shapes: darker, with less contrast, as from a poor webcam."""
+    return ImageEnhance.Contrast(ImageEnhance.Brightness(img).enhance(0.6)).enhance(0.6)
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,13 @@ def start():
     model = tiny_network()
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x.astype("float32"), y, epochs=12, batch_size=32, verbose=0)
+    model.fit(x.astype("float32"), y, epochs=10, batch_size=32, verbose=0)
     return Classifier(None, ["happy", "sad"], SIZE, 1, FaceStep("none"),
                       lambda a: np.asarray(model(a, training=False)).reshape(-1), 0.5, model)
 
 
 def test_transfer_learning_beats_the_same_network_from_scratch_on_few_pictures(start):
-    x, y = drawn(80, seed=7, style=photo_negative)  # a new style, 20 to learn from
+    x, y = drawn(120, seed=7, style=another_camera)  # a new style, 20 to learn from
     train_part, held_out = {"x": x[:20], "y": y[:20]}, {"x": x[20:], "y": y[20:]}
     base = own_face.convolutional_base(start.model)
     base.trainable = False
@@ -78,8 +78,8 @@ def test_transfer_learning_beats_the_same_network_from_scratch_on_few_pictures(s
     scratch = own_face.train(tiny_network(), train_part, epochs=40, learning_rate=3e-3)
     tuned_accuracy = own_face.held_out_accuracy(tuned, held_out)["accuracy"]
     scratch_accuracy = own_face.held_out_accuracy(scratch, held_out)["accuracy"]
-    assert tuned_accuracy >= scratch_accuracy + 0.15, (tuned_accuracy, scratch_accuracy)
-    assert tuned_accuracy >= 0.75
+    assert tuned_accuracy >= scratch_accuracy + 0.1, (tuned_accuracy, scratch_accuracy)
+    assert tuned_accuracy >= 0.62, (tuned_accuracy, scratch_accuracy)
 
 
 def test_the_base_is_a_frozen_copy_with_the_start_models_weights(start):
