@@ -97,9 +97,12 @@ class OwnPictures:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def load_pictures(folder: str | Path, classifier: Classifier) -> OwnPictures:
+def load_pictures(folder: str | Path, classifier: Classifier,
+                  use_face_step: bool = True) -> OwnPictures:
     """Every picture in `folder/<class>/` through `classifier`'s face step (the largest
-    face) and resizing, as predictions are. The class folders must be the model's classes."""
+    face) and resizing, as predictions are; with `use_face_step` False each picture is used
+    whole (the stand-in's drawn faces: the detector misses many cartoons). The class folders
+    must be the model's classes."""
     folder = Path(folder)
     files = list_pictures(folder)  # two classes, 5 pictures each at least, or a clear error
     classes = sorted(files["class"].unique())
@@ -109,7 +112,8 @@ def load_pictures(folder: str | Path, classifier: Classifier) -> OwnPictures:
     images, labels, kept, skipped = [], [], [], []
     for file, label in zip(files["file"], files["label"]):
         try:
-            pictures = classifier.face_step.pictures(open_image(folder / file))
+            img = open_image(folder / file)
+            pictures = classifier.face_step.pictures(img) if use_face_step else [(None, img)]
         except ValueError as err:  # ImageError: unreadable, too large, not a picture
             skipped.append((file, str(err)))
             continue
@@ -203,7 +207,7 @@ def train(model: keras.Model, train_part: dict, epochs: int, learning_rate: floa
                                                 train_part["y"].astype("float32")))
             .shuffle(len(train_part["y"]), seed=seed).batch(batch_size)
             .map(lambda x, y: (flip(x, training=True), y)))
-    model.fit(data, epochs=epochs, verbose=0)
+    model.fit(data, epochs=epochs, verbose=0, shuffle=False)  # shuffled above, by `seed`
     return model
 
 
@@ -217,6 +221,13 @@ def held_out_accuracy(model: keras.Model, part: dict, threshold: float = 0.5) ->
             "interval": wilson_interval(right, len(part["y"]))}
 
 
+def describe_accuracy(result: dict[str, Any]) -> str:
+    """One line for a `held_out_accuracy` result: right of all, and the interval."""
+    low, high = result["interval"]
+    return (f"{result['right']} of {result['pictures']} right (accuracy {result['accuracy']:.2f}, "
+            f"95% interval {low:.2f}–{high:.2f})")
+
+
 def classifier_for(model: keras.Model, start: Classifier, threshold: float = 0.5) -> Classifier:
     """A Classifier (in memory, never saved) for `model`, seeing pictures as `start` does: for
     the webcam widget."""
@@ -226,6 +237,20 @@ def classifier_for(model: keras.Model, start: Classifier, threshold: float = 0.5
     return Classifier(start.path, list(start.class_names), start.image_size, start.channels,
                       start.face_step, predict, threshold, model,
                       start.card | {"made_by": "09_your_own_face", "threshold": threshold})
+
+
+CAPTURE_LINE = ("Your pictures: in JupyterLab press Start camera, then Save as happy or Save "
+                "as sad; a headless run has no camera and goes on.")
+
+
+def show_capture(classifier: Classifier, work: Work) -> CaptureWidget:
+    """Print the one line a headless run sees, show the capture widget, and return it."""
+    from IPython.display import display
+
+    capture = CaptureWidget(classifier, work)
+    print(CAPTURE_LINE)
+    display(capture.widget)
+    return capture
 
 
 class CaptureWidget:

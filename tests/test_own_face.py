@@ -164,3 +164,24 @@ def test_captures_and_uploads_land_in_work_own_faces_and_one_call_deletes_them(t
     assert own_face.delete_own_faces(work) == 5
     assert not folder.exists() and other.exists()  # only the own faces go
     assert own_face.delete_own_faces(work) == 0
+
+
+def test_the_stand_in_can_skip_a_real_face_models_face_step(tmp_path):
+    """A real-face start crops faces first; drawn faces are used whole when asked, and a
+    picture without a face is skipped with the reason."""
+    photos = load_classifier(save_brightness_model(tmp_path / "m" / "model.keras", SIZE,
+                                                   FaceStep("photos")))
+    folder = own_face.stand_in_faces(Work(tmp_path / "work"), per_class=5, seed=5)
+    Image.new("RGB", (120, 120), (40, 90, 160)).save(folder / "happy" / "sky.png")
+    whole = own_face.load_pictures(folder, photos, use_face_step=False)
+    assert len(whole.files) == 11 and not whole.skipped
+    cropped = own_face.load_pictures(folder, photos)
+    assert ("happy/sky.png", "no face found") in cropped.skipped
+    assert len(cropped.files) + len(cropped.skipped) == 11
+
+
+def test_the_capture_cell_says_what_to_do_and_goes_on_headless(tmp_path, capsys):
+    classifier = load_classifier(save_brightness_model(tmp_path / "m" / "model.keras", SIZE))
+    capture = own_face.show_capture(classifier, Work(tmp_path / "work"))
+    assert own_face.CAPTURE_LINE in capsys.readouterr().out
+    assert capture.describe().startswith("0 happy, 0 sad in ")
