@@ -13,7 +13,7 @@ The lesson's stages, in the order a picture meets them:
 - predict and export (07): `predict`, `litert` (TFLite without TensorFlow), `export`,
   `upload`, `webcam`.
 - compare and explain (08): `explain`.
-- the model finds label mistakes (10): `relabel`.
+- your own face (09): `own_face`; the model finds label mistakes (10): `relabel`.
 
 The course machinery around them: `workspace` (the work folder and the parameters), `checks`
 (the exercises' self-checks), `course` (`python -m helpers.course`: run, check, student,

@@ -38,7 +38,8 @@ EXERCISES = {
     10: "precision and recall from the confusion matrix",
     11: "one prediction by hand",
     12: "which layer Grad-CAM explains",
-    13: "the loss of one picture",
+    13: "freeze the convolutional base",
+    14: "the loss of one picture",
 }
 
 _wrong_tries: dict[int, int] = {}  # wrong tries per exercise in this kernel
@@ -497,22 +498,54 @@ def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
     _done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
 
 
+def check_frozen_base(frozen_base, start_model: keras.Model) -> None:
+    """Exercise 13: a copy of the start model's layers up to Flatten, weights kept, frozen."""
+    from helpers.own_face import convolutional_base, inner_network
+
+    answer = ("frozen_base = convolutional_base(start.model), then frozen_base.trainable = "
+              "False.")
+    _answers[13] = answer
+    _require_answer(13, frozen_base=frozen_base)
+    if not isinstance(frozen_base, keras.Model):
+        raise _wrong(13, f"frozen_base is a {type(frozen_base).__name__}, not a Keras model: "
+                     "start from convolutional_base(start.model).", answer)
+    if frozen_base is start_model or frozen_base is inner_network(start_model):
+        raise _wrong(13, "that is the start model itself, head and all: take its base, "
+                     "convolutional_base(start.model), a copy without the head.", answer)
+    reference = convolutional_base(start_model)
+    if [type(layer) for layer in frozen_base.layers] != [type(layer) for layer in
+                                                          reference.layers]:
+        raise _wrong(13, "its layers are not the start model's base (its layers up to "
+                     "Flatten): use convolutional_base(start.model).", answer)
+    if not all(np.array_equal(a, b) for a, b in zip(frozen_base.get_weights(),
+                                                    reference.get_weights())):
+        raise _wrong(13, "its weights are not the start model's: a new network knows nothing "
+                     "yet. convolutional_base(start.model) copies them.", answer)
+    still = sum(int(np.prod(w.shape)) for w in frozen_base.trainable_weights)
+    if still:
+        raise _wrong(13, f"{still:,} of its weights would still change in training: a layer, "
+                     "or a whole model, whose weights must stay has trainable = False.", answer)
+    kept = sum(int(np.prod(w.shape)) for w in frozen_base.weights)
+    _done(13, f"{kept:,} weights kept as the start model learned them; only the new head "
+          "will learn.")
+
+
 def check_picture_loss(loss, label: int, p: float) -> None:
-    """Exercise 13: the binary cross-entropy of one picture, -log of the probability of its
+    """Exercise 14: the binary cross-entropy of one picture, -log of the probability of its
     label (`p` is the model's P(label 1), as in `helpers.relabel.training_losses`)."""
     given = float(p if label == 1 else 1 - p)
     right = -math.log(given) if given > 0 else math.inf
     answer = (f"-np.log({'p' if label == 1 else '1 - p'}) = {right:.3f}: the model gives "
               f"its label {given:.1%}.")
-    _answers[13] = answer
-    _require_answer(13, my_loss=loss)
+    _answers[14] = answer
+    _require_answer(14, my_loss=loss)
     if not _is_number(loss):
-        raise NotYet(13, f"a loss is one number, got {loss!r}.")
+        raise NotYet(14, f"a loss is one number, got {loss!r}.")
     if given < 1 and math.isclose(float(loss), -math.log(1 - given), rel_tol=1e-3):
-        raise _wrong(13, "that is -log of the probability of the *other* class: the loss "
+        raise _wrong(14, "that is -log of the probability of the *other* class: the loss "
                      "uses the probability of the label.", answer)
     if not math.isclose(float(loss), right, rel_tol=1e-3, abs_tol=1e-4):
-        raise _wrong(13, f"{float(loss):.3f} is not -log of the probability the model gives "
+        raise _wrong(14, f"{float(loss):.3f} is not -log of the probability the model gives "
                      "the label.", answer)
-    _done(13, f"{right:.3f}. The model gives its label {given:.1%}; at 50% the loss would be "
+    _done(14, f"{right:.3f}. The model gives its label {given:.1%}; at 50% the loss would be "
           f"{math.log(2):.3f} and at 1% {-math.log(0.01):.1f}: a confident mistake costs most.")

@@ -77,6 +77,8 @@ ARTEFACTS: dict[str, Artefact] = {
                             "your predictions in the exercises (03 and 05)"),
     "compare": Artefact("compare.json", "08_compare_and_explain", "CNN against HOG"),
     "explain": Artefact("explain.json", "08_compare_and_explain", "where the model looks"),
+    "own_face": Artefact("own_face.json", "09_your_own_face",
+                         "your own face: fine-tuned against from scratch"),
     "top_losses": Artefact("top_losses.csv", "10_fix_the_labels",
                            "the training pictures with the largest loss and their marks"),
     "relabel": Artefact("relabel.json", "10_fix_the_labels",
@@ -294,6 +296,9 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "REAL_FACE_MODEL": (lambda v: v is None or _is_path(v),
                         "None or the folder of a real-face model, e.g. '../models/real-faces'"),
+    "OWN_FACES_DIR": (lambda v: v is None or _is_path(v),
+                      "None (WORK_DIR/own_faces) or a folder with happy/ and sad/ inside"),
+    "UNFREEZE_LAST_BLOCK": (lambda v: isinstance(v, bool), "True or False"),
 }
 
 

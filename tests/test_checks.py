@@ -18,6 +18,7 @@ from conftest import save_brightness_model
 from helpers import checks
 from helpers.checks import NotYet
 from helpers.model import build_model
+from helpers.own_face import convolutional_base
 from helpers.predict import load_classifier
 
 
@@ -76,7 +77,8 @@ def test_every_checker_says_not_done_on_the_placeholder(model, tmp_path):
         10: lambda: checks.check_precision_recall(..., 0.5, [1], [1]),
         11: lambda: checks.check_prediction_by_hand(..., "sad", None, np.zeros((4, 4, 1))),
         12: lambda: checks.check_gradcam_layer(model, ...),
-        13: lambda: checks.check_picture_loss(..., 0, 0.9),
+        13: lambda: checks.check_frozen_base(..., model),
+        14: lambda: checks.check_picture_loss(..., 0, 0.9),
     }
     assert sorted(calls) == sorted(checks.EXERCISES)
     for exercise, call in calls.items():
@@ -97,8 +99,8 @@ def test_the_answer_comes_with_the_second_wrong_try_or_a_hint(capsys):
     assert "0.700" in capsys.readouterr().out
     checks.hint(9)  # not checked yet: nothing to reveal
     assert "run its check cell once first" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="numbered 1 to 13"):
-        checks.hint(14)
+    with pytest.raises(ValueError, match="numbered 1 to 14"):
+        checks.hint(15)
 
 
 def test_no_first_try_names_the_answer(model, tmp_path):
@@ -114,7 +116,8 @@ def test_no_first_try_names_the_answer(model, tmp_path):
         9: (checks.check_recall_threshold, 0.2, y, p, 0.9),
         10: (checks.check_precision_recall, 0.1, 0.2, y, (p > 0.5).astype(int)),
         12: (checks.check_gradcam_layer, model, 1),
-        13: (checks.check_picture_loss, 1.0, 0, 0.9),
+        13: (checks.check_frozen_base, convolutional_base(model), model),
+        14: (checks.check_picture_loss, 1.0, 0, 0.9),
     }
     for exercise, (call, *args) in wrong.items():
         message = fails_with(call, *args, words="", exercise=exercise)

@@ -379,3 +379,28 @@ def test_training_under_a_two_cpu_mirrored_strategy_reaches_the_same_accuracy(co
             "validation"]["val_accuracy"] for folder in (course["work"], work))
     assert single >= 0.9 and split >= 0.9, (single, split)
     assert abs(split - single) <= 0.05, (single, split)
+
+
+def test_your_own_face_runs_headless_on_a_stand_in_and_fine_tuning_beats_scratch(course):
+    """Notebook 09 without pictures of your own: newly drawn faces, labelled as a stand-in and
+    none of the course's pictures; fine-tuned from the drawn-face model, against scratch."""
+    from helpers.images import sha256_of
+    from helpers.own_face import STAND_IN, STAND_IN_NOTE
+
+    work = Work(course["work"])
+    record = work.json("own_face")
+    assert record["stand_in"] and not record["real_face_start"]
+    assert record["start"].endswith("models/served/model.keras")
+    results = record["results"]
+    tuned, scratch = (results[name] for name in ("... and the last block, low rate",
+                                                 "same network, from scratch"))
+    assert tuned["pictures"] == scratch["pictures"] == 12
+    assert tuned["accuracy"] >= scratch["accuracy"], results
+    stand_in = work.root / STAND_IN
+    assert STAND_IN_NOTE in (stand_in / "README.txt").read_text()
+    course_pictures = {sha256_of(p) for p in work.path("clean").rglob("*") if p.is_file()}
+    assert not course_pictures & {sha256_of(p) for p in stand_in.glob("*/*")}
+    assert not (work.root / "own_faces").exists()  # nothing is captured headless
+    executed = nbformat.read(course["out"] / "09_your_own_face.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "No real-face model at" in text and f"uses a {STAND_IN_NOTE}" in text

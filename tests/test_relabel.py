@@ -1,5 +1,5 @@
 """Cleaning driven by the model: planted flips, training-only top losses, marks carried into the
-split without touching the originals, and exercise 13's check."""
+split without touching the originals, and exercise 14's check."""
 
 import hashlib
 
@@ -140,10 +140,10 @@ def test_follow_review_refuses_held_out_pictures(noisy):
         follow_review(manifest.assign(split="test"), top, report)
 
 
-def test_exercise_13_checks_the_loss_of_one_picture(capsys):
+def test_exercise_14_checks_the_loss_of_one_picture(capsys):
     check_picture_loss(-np.log(0.2), 1, 0.2)
     check_picture_loss(-np.log(1 - 0.9), 0, 0.9)
-    assert "✓ Exercise 13" in capsys.readouterr().out
+    assert "✓ Exercise 14" in capsys.readouterr().out
     with pytest.raises(NotYet, match="other"):
         check_picture_loss(-np.log(0.9), 0, 0.9)
     with pytest.raises(NotYet, match="not -log"):
