@@ -324,6 +324,28 @@ def test_notebook_model_is_the_recipe_in_helpers(course):
     assert trained.count_params() == reference.count_params()
 
 
+def test_notebook_05_compiles_as_helpers_compile_model(course):
+    """The benchmark and the pre-flight probe train with helpers.model.compile_model: the
+    same optimizer, schedule, loss and metrics as notebook 05's own compile."""
+    from helpers.model import compile_model
+
+    def without_names(value):
+        if isinstance(value, dict):
+            return {k: without_names(v) for k, v in value.items() if k != "name"}
+        return [without_names(v) for v in value] if isinstance(value, list) else value
+
+    executed = nbformat.read(course["out"] / "05_train.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
+                      for o in c.outputs)
+    steps, epochs = map(int, re.search(r"(\d+) weight updates per epoch: (\d+) epochs",
+                                       printed).groups())
+    [model_file] = Work(course["work"]).path("trained_model").glob("*.keras")
+    trained = keras.models.load_model(model_file).get_compile_config()
+    reference = compile_model(build_model(48, 1), steps_per_epoch=steps,
+                              epochs=epochs).get_compile_config()
+    assert without_names(trained) == without_names(reference)
+
+
 def test_same_seed_retrains_to_the_same_metrics(course):
     before = json.loads(Work(course["work"]).path("metrics").read_text())
     command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05", "06",
