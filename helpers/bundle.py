@@ -35,7 +35,7 @@ _RETRAIN = ("Run notebooks 02_clean_data to 06_evaluate again, or copy the whole
 def kit_version() -> str:
     """The kit's version (pyproject.toml), written into every card."""
     try:
-        return tomllib.loads(_PYPROJECT.read_text())["project"]["version"]
+        return tomllib.loads(_PYPROJECT.read_text(encoding="utf-8"))["project"]["version"]
     except (OSError, KeyError, ValueError):
         return "unknown"
 
@@ -70,7 +70,7 @@ def save_card(folder: str | Path, card: dict) -> Path:
     model_file(folder)  # the model first, so a card never describes a missing model
     check_card(card, "the new card")
     path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 
@@ -112,7 +112,7 @@ def load_card(path: str | Path) -> tuple[Path, dict]:
             f"No {CARD_FILE} beside {model}: it says which class is which and how pictures "
             f"are prepared. {_RETRAIN}")
     try:
-        card = json.loads(card_path.read_text())
+        card = json.loads(card_path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError, UnicodeDecodeError) as err:
         raise ValueError(f"{card_path} is damaged ({err}). {_RETRAIN}") from err
     check_card(card, str(card_path))

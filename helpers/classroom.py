@@ -192,7 +192,8 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
         raise FileNotFoundError(f"No classroom kit in {out_dir} ({kit}/helpers/ is missing): "
                                 "build the folder first (without --model-only).")
     try:
-        theirs = tomllib.loads((kit / "pyproject.toml").read_text())["project"]["version"]
+        text = (kit / "pyproject.toml").read_text(encoding="utf-8")
+        theirs = tomllib.loads(text)["project"]["version"]
     except (OSError, KeyError, ValueError):
         theirs = "unknown"
     if theirs != kit_version():
@@ -202,8 +203,9 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
     check_face_parameters(parameters)
     bundles = train_real_face_model(faces_dir, kit / "models", seed, parameters)
     install = Path(out_dir) / "INSTALL.txt"
-    if install.is_file() and REAL_FACE_MODELS["served_model"] not in install.read_text():
-        install.write_text(install.read_text() + _real_face_note(kit))
+    text = install.read_text(encoding="utf-8") if install.is_file() else None
+    if text is not None and REAL_FACE_MODELS["served_model"] not in text:
+        install.write_text(text + _real_face_note(kit), encoding="utf-8")
     return bundles
 
 
@@ -270,5 +272,5 @@ Happy/sad CNN course: offline install (no internet needed)
 
 The faces in kit/data/generated are the ones notebook 01 draws for SEED = {seed}
 ({n_per_class} per class); the notebooks are the student copies, with exercises to fill in.
-{_real_face_note(kit)}""")
+{_real_face_note(kit)}""", encoding="utf-8")
     return out

@@ -183,7 +183,7 @@ def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
     print(f"{'total':<27} {sum(s for _, s in timings):7.1f}")
     metrics_path = Work(work_dir).path("metrics")
     if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
         print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")
         if "served" in metrics:
             served = metrics["served"]

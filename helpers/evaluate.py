@@ -186,7 +186,7 @@ def describe_uncertainty(metrics: dict) -> str:
 def save_metrics(metrics: dict, path: str | Path) -> Path:
     """Write metrics as pretty, stable JSON."""
     path = Path(path)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 

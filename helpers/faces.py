@@ -293,12 +293,12 @@ class FaceStep:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> FaceStep:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def pictures(self, img: Image.Image) -> list[tuple[Box | None, Image.Image]]:
         """What the model sees of one picture at prediction, as (box in `img`, picture) pairs:

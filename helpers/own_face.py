@@ -75,7 +75,7 @@ def stand_in_faces(work: Work, per_class: int = PER_CLASS, seed: int = 42) -> Pa
     if folder.exists():
         shutil.rmtree(folder)
     generate_dataset(folder, n_per_class=per_class, seed=seed + 9000, dirty=False)
-    (folder / "README.txt").write_text(STAND_IN_NOTE + "\n")
+    (folder / "README.txt").write_text(STAND_IN_NOTE + "\n", encoding="utf-8")
     return folder
 
 

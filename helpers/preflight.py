@@ -52,7 +52,8 @@ class Check:
 def supported_pythons(pyproject: Path = ROOT / "pyproject.toml") -> SpecifierSet:
     """The Python versions the kit installs on: `requires-python` in pyproject.toml, the versions
     every requirement has wheels for (docs/platforms.md, `tools/resolve_platforms.py`)."""
-    found = re.search(r'^requires-python\s*=\s*"([^"]+)"', pyproject.read_text(), re.M)
+    text = pyproject.read_text(encoding="utf-8")
+    found = re.search(r'^requires-python\s*=\s*"([^"]+)"', text, re.M)
     return SpecifierSet(found[1] if found else "")
 
 
@@ -68,7 +69,7 @@ def check_python() -> Check:
 def check_packages(requirements: Path = ROOT / "requirements.txt") -> list[Check]:
     """Every package of `requirements` installed at a version its pin allows."""
     checks = []
-    for line in requirements.read_text().splitlines():
+    for line in requirements.read_text(encoding="utf-8").splitlines():
         line = line.split("#")[0].strip()
         if not line:
             continue

@@ -123,13 +123,13 @@ class Work:
 
     def json(self, name: str) -> Any:
         """A JSON artefact (collect, metrics, training, ...)."""
-        return json.loads(self.require(name).read_text())
+        return json.loads(self.require(name).read_text(encoding="utf-8"))
 
     def write_json(self, name: str, record: Any) -> Path:
         """Save a JSON artefact."""
         path = self.path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n")
+        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         return path
 
 

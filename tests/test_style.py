@@ -60,3 +60,33 @@ def test_each_extension_is_a_short_read(name):
 
 def test_every_extension_has_a_cap():
     assert {p.name for p in NOTEBOOKS} - {p.name for p in COURSE} == set(EXTENSION_WORDS)
+
+
+def _text_io_without_encoding(source: str) -> list[str]:
+    """Calls that read or write text in the system's encoding (cp1252 on many Windows
+    laptops): `read_text`/`write_text` without `encoding=`, `open` in text mode without it."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or "encoding" in {k.arg for k in node.keywords}:
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("read_text", "write_text"):
+            found.append(ast.unparse(node))
+        elif isinstance(func, ast.Name) and func.id == "open":
+            mode = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "mode"), None)
+            if not (isinstance(mode, ast.Constant) and "b" in str(mode.value)):
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_helpers_read_and_write_text_as_utf8_on_every_system():
+    """A card or report written on a Linux machine is read on a Windows laptop (a classroom
+    stick): every text file the helpers touch is UTF-8, whatever the system's code page."""
+    found = {path.name: calls for path in sorted((REPO / "helpers").glob("*.py"))
+             if (calls := _text_io_without_encoding(path.read_text(encoding="utf-8")))}
+    assert not found, found
+    assert _text_io_without_encoding("p.read_text()\nopen(f)\nopen(f, 'rb')") == ["p.read_text()",
+                                                                                  "open(f)"]
