@@ -36,7 +36,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 #: Figures (<img> outputs) each notebook shows at least, in a QUICK run on generated faces.
 MIN_FIGURES = {"01": 2, "02": 1, "03": 2, "04": 0, "05": 2, "06": 3, "07": 2, "08": 6,
-               "10": 1}
+               "09": 1, "10": 1}
 SETTINGS = {  # windowing off: every cell is in the page; no news pop-up
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
