@@ -118,3 +118,12 @@ def test_the_package_map_names_every_helpers_module():
     named = set(re.findall(r"`(\w+)`", helpers.__doc__))
     modules = {path.stem for path in (REPO / "helpers").glob("*.py")} - {"__init__"}
     assert modules <= named, f"not in helpers/__init__.py's map: {sorted(modules - named)}"
+
+
+def test_the_project_layout_names_every_helpers_module():
+    """docs/running.md's project layout lists the helpers modules, one word each."""
+    text = (REPO / "docs" / "running.md").read_text(encoding="utf-8")
+    helpers_entry = text.split("\nhelpers/", 1)[1].split("\ndata/", 1)[0]
+    named = set(re.findall(r"\w+", helpers_entry))
+    modules = {path.stem for path in (REPO / "helpers").glob("*.py")} - {"__init__"}
+    assert modules <= named, f"not in docs/running.md's layout: {sorted(modules - named)}"
