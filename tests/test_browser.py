@@ -39,7 +39,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 MIN_FIGURES = {"01": 2, "02": 1, "03": 2, "04": 0, "05": 2, "06": 3, "07": 2, "08": 6,
                "09": 1, "10": 1}
 #: Notebook 05 trains briefly here: this test checks what a learner's browser shows, and the
-#: nbval and course runs check that the full QUICK training learns (saves about 2.5 minutes).
+#: nbval and course runs check that the full QUICK training learns (about 3 minutes less).
 SHORT_TRAINING = {"EPOCHS": 6, "MIN_STEPS": 100, "DIAGNOSE_EPOCHS": 2}
 SETTINGS = {  # windowing off: every cell is in the page; no news pop-up
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
