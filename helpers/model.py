@@ -1,9 +1,10 @@
 """The CNN recipes: the kit's default Sequential Conv2D model and the seed tutorial's model.
 
 One source for each piece of the recipe, so the notebooks and the scripts cannot drift apart:
-notebook 04 shows the code of `preprocessing_layers` and `build_model` and builds its model with
-`build_model`, handing it the learner's own `conv_block` and `output_layer` (exercises 3 and 4;
-`conv_block` here is the reference answer); notebook 05 shows and uses `training_epochs` and
+notebook 04 writes its `keras.Sequential` in a cell from `preprocessing_layers` and the learner's
+own `conv_block` and `output_layer` (exercises 3 and 4; `conv_block` here is the reference
+answer); `build_model` is that cell for the scripts (a test keeps the two the same, layer for
+layer); notebook 05 shows and uses `training_epochs` and
 `warmup_cosine`, which `compile_model` uses too (it repeats notebook 05's compile for the
 scripts; a test compares the two). What the learner writes in the exercises
 (the block, the output layer, the loss, what early stopping watches) stays in the notebooks.
@@ -133,6 +134,7 @@ def build_model(
     instead of the seed tutorial's 3.7 million. About 293k parameters in all, 12.6x fewer.
     `dropout=0` leaves the Dropout layer out (notebook 05's unregularised model);
     `conv_block` and `output_layer` (default Dense(1, sigmoid)) are notebook 04's exercises.
+    Notebook 04's model cell is this model, written out (a test compares the two).
     """
     if output_layer is None:
         output_layer = layers.Dense(1, activation="sigmoid")

@@ -8,10 +8,10 @@ another seed, in a folder of its own named as a stand-in, never the course's tes
 
 Every picture goes through the start model's face step and resizing (`helpers.faces`,
 `helpers.images`), as in prediction. Transfer learning keeps the start model's convolutional
-base (`convolutional_base`: a copy with its weights, up to and including Flatten), gives it a
-new head, trains the head with the base frozen, then optionally the last convolution block
-too (`unfreeze_last_block`) at a low learning rate. The notebook shows those steps; `train`
-is the plain Keras loop both they and the from-scratch network use.
+base (`convolutional_base`: a copy with its weights, up to and including Flatten) and a copy
+of its head (`head_copy`), trains the head with the base frozen, then optionally the last
+convolution block too (`unfreeze_last_block`) at a low learning rate. The notebook shows those
+steps; `train` is the plain Keras loop both they and the from-scratch network use.
 """
 
 from __future__ import annotations
@@ -174,6 +174,16 @@ def convolutional_base(model: keras.Model) -> keras.Sequential:
     for layer, original in zip(base.layers, network.layers):
         layer.trainable = original.trainable  # the frozen greyscale layer stays frozen
     return base
+
+
+def head_copy(model: keras.Model) -> keras.layers.Layer:
+    """A copy, with its weights, of `model`'s output layer. The question is the same (happy or
+    sad?), so the start model's answers are a better start for the head than random weights."""
+    head = inner_network(model).layers[-1]
+    copy = head.__class__.from_config({**head.get_config(), "name": "head"})
+    copy.build((None, head.kernel.shape[0]))
+    copy.set_weights(head.get_weights())
+    return copy
 
 
 def last_block(base: keras.Sequential) -> list[keras.layers.Layer]:

@@ -67,8 +67,8 @@ def test_the_first_layers_make_raw_rgb_pixels_grey_and_scale_them_and_never_trai
 
 
 def test_the_notebooks_build_from_the_reference_pieces():
-    """Notebook 04 hands build_model the learner's conv_block and output_layer: the reference
-    answers give the default model, layer for layer."""
+    """build_model takes the learner's conv_block and output_layer (notebook 04's exercises):
+    the reference answers give the default model, layer for layer."""
     def configs(model):
         return [{k: v for k, v in layer.get_config().items() if k != "name"}
                 for layer in model.layers]

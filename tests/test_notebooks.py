@@ -313,8 +313,8 @@ def test_notebook_03s_split_in_view_is_the_helpers_split(course):
 
 
 def test_notebook_model_is_the_recipe_in_helpers(course):
-    """Notebook 04 builds with helpers.model.build_model from the learner's conv_block and
-    output_layer: the solutions give the reference model, layer for layer."""
+    """Notebook 04 writes its keras.Sequential in a cell; helpers.model.build_model (for the
+    scripts) must be the same model, layer for layer."""
     trained = keras.models.load_model(Work(course["work"]).path("untrained_model"))
     assert trained.input_shape == (None, 48, 48, 3)  # raw RGB pixels in
     reference = build_model(48, 1)

@@ -65,21 +65,41 @@ def start():
                       lambda a: np.asarray(model(a, training=False)).reshape(-1), 0.5, model)
 
 
-def test_transfer_learning_beats_the_same_network_from_scratch_on_few_pictures(start):
-    x, y = drawn(120, seed=7, style=another_camera)  # a new style, 20 to learn from
+def transfer_and_scratch(start_model: keras.Model, seed: int) -> tuple[float, float]:
+    """Notebook 09's recipe on a new style, 20 pictures to learn from, 100 held out: the frozen
+    base with the start model's head, then its last block at a low rate; the same network
+    from scratch. Returns both held-out accuracies."""
+    x, y = drawn(120, seed=seed, style=another_camera)
     train_part, held_out = {"x": x[:20], "y": y[:20]}, {"x": x[20:], "y": y[20:]}
-    base = own_face.convolutional_base(start.model)
+    base = own_face.convolutional_base(start_model)
     base.trainable = False
     tuned = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, keras.layers.Dropout(0.3),
-                              keras.layers.Dense(1, activation="sigmoid")])
-    own_face.train(tuned, train_part, epochs=30, learning_rate=3e-3)
+                              own_face.head_copy(start_model)])
+    own_face.train(tuned, train_part, epochs=20, learning_rate=own_face.HEAD_LEARNING_RATE)
     own_face.unfreeze_last_block(base)
-    own_face.train(tuned, train_part, epochs=10, learning_rate=3e-4)
-    scratch = own_face.train(tiny_network(), train_part, epochs=40, learning_rate=3e-3)
-    tuned_accuracy = own_face.held_out_accuracy(tuned, held_out)["accuracy"]
-    scratch_accuracy = own_face.held_out_accuracy(scratch, held_out)["accuracy"]
-    assert tuned_accuracy >= scratch_accuracy + 0.1, (tuned_accuracy, scratch_accuracy)
-    assert tuned_accuracy >= 0.62, (tuned_accuracy, scratch_accuracy)
+    own_face.train(tuned, train_part, epochs=10,
+                   learning_rate=own_face.FINE_TUNE_LEARNING_RATE)
+    keras.utils.set_random_seed(seed)
+    scratch = own_face.train(tiny_network(), train_part, epochs=30, learning_rate=3e-3)
+    return (own_face.held_out_accuracy(tuned, held_out)["accuracy"],
+            own_face.held_out_accuracy(scratch, held_out)["accuracy"])
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_transfer_learning_beats_the_same_network_from_scratch_on_few_pictures(start, seed):
+    # Measured on AVX2 over the seeds 7-9 (tuned/scratch): 0.86/0.53, 0.75/0.46, 0.76/0.41.
+    tuned_accuracy, scratch_accuracy = transfer_and_scratch(start.model, seed)
+    assert tuned_accuracy >= scratch_accuracy + 0.15, (tuned_accuracy, scratch_accuracy)
+    assert tuned_accuracy >= 0.65, (tuned_accuracy, scratch_accuracy)
+
+
+def test_the_head_copy_answers_as_the_start_models_head(start):
+    x, _ = drawn(4, seed=3)
+    base = own_face.convolutional_base(start.model)
+    copied = keras.Sequential([keras.Input((SIZE, SIZE, 3)), base, own_face.head_copy(start.model)])
+    np.testing.assert_allclose(copied(x.astype("float32")), start.model(x.astype("float32")),
+                               atol=1e-5)
+    assert copied.layers[-1] is not start.model.layers[-1]
 
 
 def test_the_base_is_a_frozen_copy_with_the_start_models_weights(start):
