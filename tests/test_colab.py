@@ -183,3 +183,65 @@ def test_set_up_reads_the_requirements_file(on_colab):
              .splitlines()]
     names = [re.match(r"[\w.-]+", line)[0] for line in lines if line]
     assert asked == [n for n in names if n != "jupyterlab"]
+
+
+def _files(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("ref", [
+    'x",__import__("os").system("id"),"',  # code in the set-up cell
+    "--upload-pack=touch /tmp/pwned",  # a git option
+    "x)<img src=x onerror=alert(1)>(",  # HTML in the badge markdown
+    "v1\n", "main\nimport os", "a..b", "v1.", "",
+])
+def test_colab_refuses_a_ref_that_is_not_a_plain_name_and_writes_nothing(kit_copy, ref):
+    before = _files(kit_copy)
+    with pytest.raises(ValueError, match="plain git tag or branch name"):
+        write_colab(kit_copy, REPO_URL, ref)
+    assert _files(kit_copy) == before
+
+
+@pytest.mark.parametrize("repo", ["https://github.com/../..", "https://github.com/a/b\n",
+                                  "https://github.com/a/b\nimport os",
+                                  'https://github.com/a/b"+__import__("os").name+"',
+                                  "https://github.com/-x/b", "https://github.com/a/.."])
+def test_colab_refuses_a_repository_that_is_not_a_plain_address_and_writes_nothing(kit_copy,
+                                                                                    repo):
+    before = _files(kit_copy)
+    with pytest.raises(ValueError, match="https://github.com/OWNER/REPO"):
+        write_colab(kit_copy, repo, "v1.0.0")
+    assert _files(kit_copy) == before
+
+
+def test_colab_refuses_a_version_that_is_not_plain_and_writes_nothing(kit_copy):
+    pyproject = kit_copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"',
+                                                       'version = "0.1\\",__import__(\\"os\\")"'))
+    before = _files(kit_copy)
+    with pytest.raises(ValueError, match="not a plain version number"):
+        write_colab(kit_copy, REPO_URL)
+    assert _files(kit_copy) == before
+
+
+@pytest.mark.parametrize("damage", ["{ not json", "no set-up cell"])
+def test_colab_names_a_broken_notebook_and_writes_nothing(kit_copy, damage):
+    path = kit_copy / "notebooks" / "05_train.ipynb"
+    if damage == "{ not json":
+        path.write_text(damage)
+    else:
+        nb = json.loads(path.read_text())
+        nb["cells"] = [c for c in nb["cells"] if c.get("id") != SETUP_CELL_ID]
+        path.write_text(json.dumps(nb))
+    before = _files(kit_copy)
+    with pytest.raises(ValueError, match="05_train.ipynb"):
+        write_colab(kit_copy, REPO_URL, "v1.0.0")
+    assert _files(kit_copy) == before
+
+
+def test_the_set_up_cell_quotes_what_it_is_given():
+    source = setup_cell(REPO_URL, "release/v1.0+local")
+    assert '"--branch=release/v1.0+local"' in source and f'"{REPO_URL}"' in source
+    compile(source, "set-up cell", "exec")  # valid Python
+    with pytest.raises(ValueError):
+        setup_cell(REPO_URL, 'v1"')
