@@ -47,8 +47,13 @@ PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR", "REAL_FACE_MODEL")
 
 
 def folder_problem(folder: Path, option: str = "--out") -> str | None:
-    """Why `folder` cannot be made or used as an output folder (it, or a folder above it, is a
-    file), in words that name `option`; None if it can."""
+    """Why `folder` cannot be made or used as an output folder (it is the course's own
+    notebooks/, or it or a folder above it is a file), in words that name `option`; None if it
+    can."""
+    if folder.resolve() == NOTEBOOK_DIR.resolve():
+        return (f"{option} {folder}: that is the course's own notebooks/ folder (the single "
+                "source of the notebooks); nothing is written over it. Give another folder, "
+                "e.g. work/executed or student/.")
     for path in (folder, *folder.parents):
         if path.exists():
             if path.is_dir():

@@ -16,6 +16,7 @@ steps; `train` is the plain Keras loop both they and the from-scratch network us
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,13 @@ def stand_in_faces(work: Work, per_class: int = PER_CLASS, seed: int = 42) -> Pa
 
     folder = work.root / STAND_IN
     if folder.exists():
+        made = re.compile(r"README\.txt|(?:happy|sad)/face_\d{5}\.(?:jpg|png|bmp)|happy|sad")
+        other = [p for p in sorted(folder.rglob("*"))
+                 if not made.fullmatch(p.relative_to(folder).as_posix())]
+        if other:
+            raise ValueError(f"{folder} holds {other[0].relative_to(folder)}, which the kit did "
+                             "not draw; it replaces this folder whole, so move your file out "
+                             f"first (your own pictures go in {own_faces_folder(work)}).")
         shutil.rmtree(folder)
     generate_dataset(folder, n_per_class=per_class, seed=seed + 9000, dirty=False)
     (folder / "README.txt").write_text(STAND_IN_NOTE + "\n", encoding="utf-8")

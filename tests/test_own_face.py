@@ -205,3 +205,14 @@ def test_the_capture_cell_says_what_to_do_and_goes_on_headless(tmp_path, capsys)
     capture = own_face.show_capture(classifier, Work(tmp_path / "work"))
     assert own_face.CAPTURE_LINE in capsys.readouterr().out
     assert capture.describe().startswith("0 happy, 0 sad in ")
+
+
+def test_the_stand_in_folder_is_replaced_only_when_the_kit_made_everything_in_it(tmp_path):
+    work = Work(tmp_path / "work")
+    folder = own_face.stand_in_faces(work, per_class=3, seed=5)
+    own_face.stand_in_faces(work, per_class=3, seed=5)  # its own files: replaced
+    photo = folder / "happy" / "me.jpg"
+    photo.write_bytes(picture_bytes(draw_face(np.random.default_rng(0), smile=1.0)))
+    with pytest.raises(ValueError, match="happy/me.jpg, which the kit did not draw"):
+        own_face.stand_in_faces(work, per_class=3, seed=5)
+    assert photo.is_file()

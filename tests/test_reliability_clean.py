@@ -336,6 +336,16 @@ def test_out_pointing_at_a_file_is_explained(tmp_path, capsys, command):
     assert a_file.read_text() == "mine"
 
 
+@pytest.mark.parametrize("command", [["run", "--only", "01"], ["student"], ["student", "--force"]])
+def test_out_pointing_at_the_notebooks_folder_is_refused(capsys, command):
+    from helpers.course import NOTEBOOK_DIR
+
+    before = {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("*.ipynb")}
+    assert course_main([*command, "--out", str(NOTEBOOK_DIR / ".." / "notebooks")]) == 2
+    assert "the course's own notebooks/ folder" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("*.ipynb")} == before
+
+
 # --------------------------------------------------------------------------- security
 
 
