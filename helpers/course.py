@@ -30,6 +30,7 @@ import argparse
 import ast
 import json
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -413,5 +414,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _interrupted(signum: int, frame) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def console_main() -> int:
+    """`main` for the command line. SIGTERM and SIGHUP (a closed terminal) end a run as Ctrl-C
+    does, so the learner's files are put back; each ends in one line, not a traceback."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _interrupted)
+    try:
+        return main()
+    except KeyboardInterrupt as stop:
+        what = stop.args[0] if stop.args else "Ctrl-C"
+        print(f"\nStopped ({what}). Your own files in WORK_DIR are as they were; the notebook "
+              "that was running did not finish: run the same command again.", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

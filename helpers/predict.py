@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -269,9 +270,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_line({"error": str(err)})
         return 2
     failed = False
-    for result in iter_classify(classifier, args.images):
-        _print_line(result)
-        failed |= "error" in result
+    try:
+        for result in iter_classify(classifier, args.images):
+            _print_line(result)
+            failed |= "error" in result
+    except BrokenPipeError:  # the reader stopped early (| head): fine, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own advice
+        return 1 if failed else 0
+    except OSError as err:  # e.g. > /dev/full
+        print(f"Cannot write the answers: {err.strerror or err}", file=sys.stderr)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 1 if failed else 0
 
 

@@ -4,11 +4,20 @@ clear line for a photo without a face, errors not crashes, and the same through 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import ImageOps
 
-from conftest import PHOTO, REPO, face_crop, landscape, save_brightness_model, side_by_side
+from conftest import (
+    PHOTO,
+    REPO,
+    face_crop,
+    landscape,
+    save_brightness_model,
+    side_by_side,
+    write_image,
+)
 from helpers.bundle import CARD_FILE, load_card, model_card, new_bundle, save_card
 from helpers.faces import FaceRules, FaceStep, crop_face
 from helpers.images import load_image, model_view, open_image, to_array
@@ -203,3 +212,21 @@ def test_real_photos_go_to_a_real_face_model_when_there_is_one(model_path, face_
     assert chosen is drawn and "cannot be used" in line and "no model file" in line
     chosen, line = real_photo_classifier(real, model_path.parent)
     assert chosen is real and "your own model" in line
+
+
+def test_the_command_stops_quietly_when_its_reader_stops_or_the_disk_is_full(tmp_path):
+    """`predict ... | head -n 1` and `predict ... > /dev/full`: no traceback, a clear line."""
+    model_path = save_brightness_model(tmp_path / "m" / "model.keras")
+    picture = write_image(tmp_path / "a.png")
+    command = [sys.executable, "-m", "helpers.predict", str(model_path), *[str(picture)] * 300]
+    reader = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(reader.stdout.readline())["label"]
+    reader.stdout.close()  # as `head -n 1` does
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == 0 and "Traceback" not in stderr, stderr
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full:
+            done = subprocess.run(command[:5], cwd=REPO, stdout=full, stderr=subprocess.PIPE,
+                                  text=True, timeout=120)
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "Cannot write the answers: No space left on device" in done.stderr

@@ -346,6 +346,35 @@ def test_out_pointing_at_the_notebooks_folder_is_refused(capsys, command):
     assert {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("*.ipynb")} == before
 
 
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(tmp_path,
+                                                                                 signal_name):
+    """A closed terminal (SIGHUP) or a kill (SIGTERM) mid-run: the learner's predictions.json
+    is put back (here the test plays the solution notebook writing its own), no traceback."""
+    import signal
+    import subprocess
+    import sys
+
+    work = tmp_path / "work"
+    work.mkdir()
+    learners = work / "predictions.json"
+    learners.write_text('{"2": "mine"}')
+    run = subprocess.Popen(
+        [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "01", "-p",
+         "WORK_DIR", str(work), "-p", "DATA_DIR", str(tmp_path / "data")],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = ""
+    while "[1/1]" not in seen:  # printed as notebook 01 starts, on a line of its own
+        seen += run.stdout.read(1) or pytest.fail(f"the run ended early: {seen}")
+    learners.write_text('{"2": "the solution\'s"}')
+    run.send_signal(getattr(signal, signal_name))
+    stdout, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130, stdout + stderr
+    assert learners.read_text() == '{"2": "mine"}'
+    assert "Traceback" not in stderr and "Stopped" in stderr, stderr
+
+
 # --------------------------------------------------------------------------- security
 
 
