@@ -59,6 +59,10 @@ def _copy_in_work_dir(work_dir: Path, row: pd.Series) -> Path:
         work_dir / "set_aside"
     ):
         raise ValueError(f"{row['file']}: its copy {path} is not under {work_dir}")
+    if not path.is_file():
+        raise ValueError(f"{row['file']}: its copy {row['output']} is missing from {work_dir} "
+                         "(deleted by hand?), so nothing was moved. Run notebook 02_clean_data "
+                         "again to rebuild clean/ and the report.")
     return path
 
 
@@ -88,6 +92,10 @@ def apply_review(
     work_dir = Path(work_dir).resolve()
     report = report.fillna(_BLANKS)  # a report read back from CSV has NaN for empty text
     index = pd.Series(report.index, index=review_keys(report))
+    if twice := sorted(set(index.index[index.index.duplicated()])):
+        raise ValueError(f"the cleaning report lists {', '.join(twice[:3])} more than once (was "
+                         "it edited by hand?), so nothing was moved. Run notebook "
+                         "02_clean_data again to write it afresh.")
     unknown = sorted(set(marks) - set(index.index))
     if unknown:
         raise ValueError(f"marks for files not in the report: {unknown}")

@@ -161,3 +161,43 @@ def test_show_outcomes_draws_crops_or_rejects(cleaned):
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles == ["happy: near_duplicate", "sad: not_an_image", "sad: too_small"]
     assert show_outcomes(report, work, ["cropped"]) is None
+
+
+def test_a_copy_deleted_by_hand_is_named_before_anything_moves(cleaned):
+    _, work, report = cleaned
+    (work / report.set_index("file").loc["sad/s2.jpg", "output"]).unlink()
+    before = _snapshot(work)
+    with pytest.raises(ValueError, match="sad/s2.jpg: its copy .* is missing"):
+        apply_review(report, {"happy/h1.jpg": "move", "sad/s2.jpg": "move"}, work)
+    assert _snapshot(work) == before
+
+
+def test_a_report_that_lists_a_file_twice_is_refused_before_anything_moves(cleaned):
+    _, work, report = cleaned
+    twice = pd.concat([report, report[report["file"] == "happy/h1.jpg"]], ignore_index=True)
+    before = _snapshot(work)
+    with pytest.raises(ValueError, match="lists happy/h1.jpg more than once"):
+        apply_review(twice, {"happy/h1.jpg": "move"}, work)
+    assert _snapshot(work) == before
+
+
+def test_cleaning_again_first_removes_the_report_and_split_of_the_clean_folder_it_replaces(
+        cleaned, monkeypatch):
+    """An interrupted notebook 02 leaves no report describing files that are gone: the next
+    notebook says to run 02 again instead of failing on a missing picture."""
+    from helpers import clean
+    from helpers.workspace import Work, write_table
+
+    data, work, report = cleaned
+    write_table(report, work / REPORT_NAME)
+    write_table(split_dataset(work / "clean", seed=1), Work(work).path("split"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clean, "check_copies", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        clean_images(data, work)
+    for name in ("cleaning_report", "split"):
+        with pytest.raises(FileNotFoundError, match="run notebook 0[23]"):
+            Work(work).table(name)
