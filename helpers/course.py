@@ -135,9 +135,28 @@ def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
             f"No notebooks{which} in {NOTEBOOK_DIR}. The runner executes the solution notebooks "
             "in notebooks/; a classroom kit holds only the student copies (student/): open "
             "those in JupyterLab instead.")
+    for nb in chosen:
+        check_parameters_cell(nb)
     out_dir.mkdir(parents=True, exist_ok=True)
     with learners_predictions_kept(Path(params["WORK_DIR"])):
         return _execute(chosen, params, out_dir, verbose)
+
+
+def check_parameters_cell(notebook: Path) -> None:
+    """A ValueError unless `notebook` is a notebook with a cell tagged `parameters`: without it
+    papermill would run it on its own defaults (../work), ignoring every -p given."""
+    import nbformat
+
+    restore = f"restore it with git checkout -- notebooks/{notebook.name}"
+    try:
+        cells = nbformat.read(notebook, as_version=4).cells
+    except Exception as err:  # nbformat raises several kinds for a broken file
+        raise ValueError(f"{notebook.name} cannot be read as a notebook ({err}): {restore}, "
+                         "then run again. Nothing was run.") from None
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in cells):
+        raise ValueError(f"{notebook.name} has no cell tagged 'parameters', so WORK_DIR, "
+                         f"DATA_DIR and every -p value would be ignored: {restore}, or tag its "
+                         "parameters cell again (Property Inspector). Nothing was run.")
 
 
 @contextmanager
@@ -409,6 +428,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except FileNotFoundError as err:
         print(f"\nNothing was run: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"\n{err}", file=sys.stderr)
         return 2
     print_summary(timings, work_dir)
     return 0
