@@ -131,12 +131,12 @@ def check_card(card: Any, where: str) -> None:
             raise ValueError(f"classes should be two names, e.g. [\"happy\", \"sad\"], not "
                              f"{classes!r:.200}")
         size, channels = card["image_size"], card["channels"]
-        if not (isinstance(size, int) and size > 0 and channels in (1, 3)):
+        if not (type(size) is int and size > 0 and type(channels) is int and channels in (1, 3)):
             raise ValueError(f"image_size {size!r:.50} and channels {channels!r:.50} should be a "
                              "positive whole number and 1 or 3")
         FaceStep.from_dict(card["face_step"])
         threshold = card["threshold"]
-        if not (isinstance(threshold, float | int) and 0 < threshold < 1):
+        if not (type(threshold) in (float, int) and 0 < threshold < 1):
             raise ValueError(f"threshold {threshold!r:.50} is not between 0 and 1")
     except (KeyError, TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"{where} is damaged ({type(err).__name__}: {err}). {_RETRAIN}") from err

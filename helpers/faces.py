@@ -286,9 +286,11 @@ class FaceStep:
             raise ValueError(f"face rules should be a record of {', '.join(defaults)}, not "
                              f"{rules!r:.100}")
         for name, value in rules.items():
-            if not _same_kind(value, defaults[name]):
-                raise ValueError(f"face rule {name} should be like {defaults[name]!r}, "
-                                 f"not {value!r:.100}")
+            is_share = isinstance(defaults[name], float)  # every number rule is a share, 0-1
+            if not _same_kind(value, defaults[name]) or (is_share and not 0 <= value <= 1):
+                kind = "a share between 0 and 1" if is_share else "true or false"
+                raise ValueError(f"face rule {name} should be {kind} (default "
+                                 f"{defaults[name]!r}), not {value!r:.100}")
         return cls(data["mode"], FaceRules(**rules), str(data.get("detail", "")))
 
     def save(self, path: str | Path) -> Path:

@@ -370,11 +370,21 @@ def _damage(model: Path, case: str) -> None:
         prep.write_text("[" * 100_000 + "]" * 100_000)
     elif case == "classes_not_names":  # TypeError (unhashable) at the first answer
         prep.write_text(json.dumps({**record, "classes": [["happy"], ["sad"]]}))
+    elif case in ("channels_true", "channels_float", "threshold_true"):  # one error per picture
+        key, value = {"channels_true": ("channels", True), "channels_float": ("channels", 1.0),
+                      "threshold_true": ("threshold", True)}[case]
+        prep.write_text(json.dumps({**record, key: value}))
+    elif case in ("margin_huge", "margin_negative"):  # accepted, then every crop failed
+        margin = 1e308 if case == "margin_huge" else -5
+        prep.write_text(json.dumps({**record, "face_step": {"mode": "photos",
+                                                            "rules": {"margin": margin}}}))
 
 
 @pytest.mark.parametrize("case", ["no_config_json", "config_not_a_dict", "size_infinite",
                                   "face_step_a_string", "face_rule_not_a_number",
-                                  "classes_deeply_nested", "classes_not_names"])
+                                  "classes_deeply_nested", "classes_not_names",
+                                  "channels_true", "channels_float", "threshold_true",
+                                  "margin_huge", "margin_negative"])
 def test_a_damaged_model_or_card_is_an_error_line_and_status_2(model_path, tmp_path, case,
                                                                    capsys):
     model = _copy_model(model_path, tmp_path / "damaged")
