@@ -17,8 +17,8 @@ widget says so and points to the upload widget.
 from __future__ import annotations
 
 import io
+import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,39 +27,49 @@ import numpy as np
 import traitlets
 from PIL import Image
 
-from helpers.images import to_array
+from helpers.images import ImageError, open_image, to_array
 from helpers.predict import NO_FACE, Classifier
 
 #: How often the browser sends a frame (it never sends the next before the answer comes).
 INTERVAL_MS = 300
 #: The width the browser shrinks each frame to before sending it (the detector sees 192 px).
 FRAME_WIDTH = 320
-#: The largest frame the kernel decodes (a frame from the widget is 320 px wide).
-MAX_FRAME_PIXELS = 4096 * 4096
-FRAME_FORMATS = ("JPEG", "PNG")
+#: The formats a frame may come in, by their first bytes.
+FRAME_FORMATS = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 HEADLESS_LINE = ("Live webcam: in JupyterLab press Start camera to see each face's box and "
                  "label; a headless run has no camera and goes on.")
 
 
 def decode_frame(data: bytes) -> Image.Image:
-    """An RGB picture from a frame's JPEG or PNG bytes; ValueError with the reason otherwise."""
+    """An RGB picture from a frame's JPEG or PNG bytes; ValueError with the reason otherwise.
+
+    The bytes are decoded by `open_image`, the kit's one decoder, so a frame meets the limits
+    every picture does (size, JPEG scans); it reads files, so the frame passes through one."""
     if not data:
         raise ValueError("the frame is empty")
+    img_format = next((name for name, magic in FRAME_FORMATS.items() if data.startswith(magic)),
+                      None)
+    if img_format is None:
+        kind = _sniff(data)
+        raise ValueError(f"a {kind} picture, not JPEG or PNG" if kind else
+                         "it is not a readable JPEG or PNG picture (not a picture at all)")
+    with tempfile.TemporaryDirectory(prefix="kit-frame-") as folder:
+        path = Path(folder) / f"frame.{img_format.lower()}"
+        path.write_bytes(data)
+        try:
+            return open_image(path)
+        except ImageError as err:
+            raise ValueError(f"it is not a readable JPEG or PNG picture "
+                             f"({str(err).split(': ', 1)[-1]})") from err
+
+
+def _sniff(data: bytes) -> str:
+    """The format Pillow names for `data`'s first bytes (e.g. GIF), or ''."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            if img.format not in FRAME_FORMATS:
-                raise ValueError(f"a {img.format} picture, not JPEG or PNG")
-            if img.width * img.height > MAX_FRAME_PIXELS:
-                raise ValueError(f"{img.width}x{img.height} pixels, more than a camera frame")
-            img.load()
-    except ValueError:
-        raise
-    except (OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as err:
-        raise ValueError(f"it is not a readable JPEG or PNG picture ({err})") from err
-    return img.convert("RGB")
+        with Image.open(io.BytesIO(data)) as img:
+            return img.format or ""
+    except (OSError, SyntaxError, ValueError):
+        return ""
 
 
 def classify_frame(classifier: Classifier, data: bytes) -> dict:
@@ -158,6 +168,11 @@ class WebcamWidget(anywidget.AnyWidget):
 
         if not self.last_frame:
             raise ValueError("No frame yet: press Start camera first.")
+        try:
+            decode_frame(self.last_frame)
+        except ValueError as err:
+            raise ValueError(f"The last frame is not a picture, so it was not saved: {err}.") \
+                from None
         return save_upload(Path(folder), name, self.last_frame)
 
 

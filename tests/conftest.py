@@ -8,6 +8,7 @@ group picture, tight face crops (FER-like 48x48, passport-like) and an EXIF-rota
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,14 @@ def exif_rotated(path: Path) -> Path:
     exif[0x0112] = 6
     PHOTO.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=92)
     return path
+
+
+def progressive_jpeg(extra_scans: int) -> bytes:
+    """A small progressive JPEG with its last scan repeated `extra_scans` more times (a scan
+    marker, its header and its entropy-coded data, copied whole)."""
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    Image.fromarray(pixels).save(buffer, format="JPEG", progressive=True)
+    data = buffer.getvalue()
+    last_scan = data.rindex(b"\xff\xda")
+    return data[:-2] + data[last_scan:-2] * extra_scans + b"\xff\xd9"  # before the end marker

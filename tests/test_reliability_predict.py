@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import save_brightness_model, write_image
+from conftest import progressive_jpeg, save_brightness_model, write_image
 from helpers import images, predict
 from helpers.bundle import CARD_FILE
 from helpers.images import REASONS, ImageError, open_image
@@ -46,17 +46,6 @@ def _png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (90, 120, 150)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _progressive_jpeg(extra_scans: int) -> bytes:
-    """A small progressive JPEG with its last scan repeated `extra_scans` more times (a scan
-    marker, its header and its entropy-coded data, copied whole)."""
-    buffer = io.BytesIO()
-    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
-    Image.fromarray(pixels).save(buffer, format="JPEG", progressive=True)
-    data = buffer.getvalue()
-    last_scan = data.rindex(b"\xff\xda")
-    return data[:-2] + data[last_scan:-2] * extra_scans + b"\xff\xd9"  # before the end marker
 
 
 def _scans(data: bytes) -> int:
@@ -85,10 +74,10 @@ def test_a_named_pipe_or_a_folder_is_refused_without_opening_it(tmp_path):
 @pytest.mark.timeout(60)
 def test_a_jpeg_with_too_many_scans_is_refused_before_decoding(tmp_path):
     normal = tmp_path / "normal.jpg"
-    normal.write_bytes(_progressive_jpeg(0))
+    normal.write_bytes(progressive_jpeg(0))
     assert 1 < _scans(normal.read_bytes()) <= 20 and open_image(normal).size == (32, 32)
     bomb = tmp_path / "scans.jpg"
-    bomb.write_bytes(_progressive_jpeg(images.MAX_JPEG_SCANS))
+    bomb.write_bytes(progressive_jpeg(images.MAX_JPEG_SCANS))
     start = time.perf_counter()
     with pytest.raises(ImageError) as refused:
         open_image(bomb)

@@ -7,7 +7,8 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import landscape, save_brightness_model, scene
+from conftest import landscape, progressive_jpeg, save_brightness_model, scene
+from helpers import images
 from helpers.faces import FaceStep
 from helpers.predict import classify_images, load_classifier
 from helpers.webcam import HEADLESS_LINE, WebcamWidget, classify_frame, show_webcam
@@ -71,6 +72,7 @@ def test_a_frame_without_a_face_says_so(face_model):
     (b"this is not a picture", "not a readable JPEG or PNG"),
     (jpeg(FRAME)[:300], "not a readable JPEG or PNG"),
     (jpeg(FRAME, "GIF"), "a GIF picture, not JPEG or PNG"),
+    (progressive_jpeg(images.MAX_JPEG_SCANS), "MAX_JPEG_SCANS"),  # as open_image refuses it
 ])
 def test_a_bad_frame_gets_a_clear_message_not_a_crash(face_model, data, reason):
     answer = classify_frame(face_model, data)
@@ -112,6 +114,10 @@ def test_a_frame_is_written_only_when_asked(face_model, tmp_path):
     first, second = widget.save_frame(tmp_path / "saved"), widget.save_frame(tmp_path / "saved")
     assert (first.name, second.name) == ("webcam.jpg", "webcam_1.jpg")
     assert first.read_bytes() == jpeg(FRAME)
+    widget.answer(b"<script>alert('not a picture')</script>")
+    with pytest.raises(ValueError, match="not a picture, so it was not saved"):
+        widget.save_frame(tmp_path / "saved")
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["webcam.jpg", "webcam_1.jpg"]
 
 
 def test_headless_the_widget_prints_one_line_and_waits_for_nothing(face_model, capsys):
