@@ -209,35 +209,9 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
     return bundles
 
 
-def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000,
-                    requirements: str | Path = ROOT / "requirements.txt",
-                    pip_options: Sequence[str] = (), notebooks: Sequence[Path] = (),
-                    with_solutions: bool = False, faces_dir: str | Path | None = None,
-                    face_parameters: Sequence[Sequence[str]] = (),
-                    keep_work: str | Path | None = None) -> Path:
-    """Write the classroom folder (see the module docstring); returns its path. With
-    `with_solutions` the solution notebooks go in `kit/notebooks/` too, so that
-    `python -m helpers.course catch-up NN` works in the room. With `faces_dir` the kit gets a
-    real-face model (`train_real_face_model`), trained before the kit is written: a failed
-    training leaves no kit (the wheelhouse is kept)."""
-    out = Path(out_dir)
-    kit = out / "kit"
-    if faces_dir is not None:  # a bad face folder is refused before anything is downloaded
-        count_faces(faces_dir)
-        check_face_parameters(face_parameters)
-    if kit.exists():
-        raise FileExistsError(f"{kit} already exists: choose another --out folder, or remove "
-                              "that one first (wheels in a kept wheelhouse/ are reused)"
-                              + ("; --model-only adds the model to it." if faces_dir else "."))
-    download_wheels(Path(requirements), out / "wheelhouse", pip_options)  # first: it may fail
-    staged = None
-    if faces_dir is not None:
-        staged = Path(tempfile.mkdtemp(prefix="real-faces-models-", dir=out))
-        try:
-            train_real_face_model(faces_dir, staged, seed, face_parameters, keep_work)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+def _write_kit(kit: Path, requirements: Path, notebooks: Sequence[Path],
+               with_solutions: bool, seed: int, n_per_class: int) -> None:
+    """The kit/ part of the classroom folder: helpers, docs, student copies, drawn faces."""
     shutil.copytree(ROOT / "helpers", kit / "helpers",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in KIT_FILES:
@@ -251,8 +225,54 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
         for path in notebooks:
             shutil.copy2(path, kit / "notebooks" / path.name)
     generate_dataset(kit / "data" / "generated", n_per_class=n_per_class, seed=seed)
-    if staged is not None:
-        staged.rename(kit / "models")
+
+
+def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000,
+                    requirements: str | Path = ROOT / "requirements.txt",
+                    pip_options: Sequence[str] = (), notebooks: Sequence[Path] = (),
+                    with_solutions: bool = False, faces_dir: str | Path | None = None,
+                    face_parameters: Sequence[Sequence[str]] = (),
+                    keep_work: str | Path | None = None) -> Path:
+    """Write the classroom folder (see the module docstring); returns its path. With
+    `with_solutions` the solution notebooks go in `kit/notebooks/` too, so that
+    `python -m helpers.course catch-up NN` works in the room. With `faces_dir` the kit gets a
+    real-face model (`train_real_face_model`), trained before the kit is written: a failed
+    training, a full disk or an interrupt leaves no kit (the wheelhouse is kept)."""
+    out = Path(out_dir)
+    kit = out / "kit"
+    for copied in (ROOT / "helpers", ROOT / "notebooks"):
+        if out.resolve().is_relative_to(copied):
+            raise ValueError(f"--out {out} is inside the kit's {copied.name}/ folder, which the "
+                             "classroom folder copies: choose a folder outside it, e.g. "
+                             "classroom/ next to README.md.")
+    if faces_dir is not None:  # a bad face folder is refused before anything is downloaded
+        count_faces(faces_dir)
+        check_face_parameters(face_parameters)
+    if kit.exists():
+        raise FileExistsError(f"{kit} already exists: choose another --out folder, or remove "
+                              "that one first (wheels in a kept wheelhouse/ are reused)"
+                              + ("; --model-only adds the model to it." if faces_dir else "."))
+    download_wheels(Path(requirements), out / "wheelhouse", pip_options)  # first: it may fail
+    staged = None
+    try:
+        if faces_dir is not None:
+            staged = Path(tempfile.mkdtemp(prefix="real-faces-models-", dir=out))
+            train_real_face_model(faces_dir, staged, seed, face_parameters, keep_work)
+        try:
+            _write_kit(kit, Path(requirements), notebooks, with_solutions, seed, n_per_class)
+        except OSError as err:  # a full disk, a folder without write permission
+            why = f"{err.strerror or err}: {err.filename or out}"
+            raise RuntimeError(f"The classroom folder could not be written ({why}); nothing "
+                               "half-built was left. "
+                               "Free some space or choose another --out, then run again (the "
+                               "wheelhouse is kept).") from err
+        if staged is not None:
+            staged.rename(kit / "models")
+    except BaseException:  # a failed training, a full disk, Ctrl-C: no half-built kit
+        for half_built in (kit, staged):
+            if half_built is not None:
+                shutil.rmtree(half_built, ignore_errors=True)
+        raise
     (out / "INSTALL.txt").write_text(f"""\
 Happy/sad CNN course: offline install (no internet needed)
 

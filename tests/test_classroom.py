@@ -243,3 +243,29 @@ def test_model_only_adds_the_model_to_a_folder_built_before(classroom, tmp_path)
     with pytest.raises(FileNotFoundError, match="no such folder"):
         add_real_face_model(classroom["out"], tmp_path / "missing")
     assert not (classroom["out"] / "kit" / "models").exists()
+
+
+def test_out_inside_the_folders_the_kit_copies_is_refused(tmp_path, capsys):
+    from helpers.course import main as course_main
+
+    assert course_main(["classroom", "--out", str(REPO / "helpers" / "room")]) == 2
+    assert "inside the kit's helpers/ folder" in capsys.readouterr().err
+    assert not (REPO / "helpers" / "room").exists()
+
+
+def test_a_full_disk_leaves_no_half_built_kit_and_a_clear_message(tmp_path, monkeypatch):
+    import errno
+
+    from helpers import classroom
+
+    requirements, pip_options = tiny_requirements(tmp_path)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setattr(classroom, "generate_dataset", disk_full)
+    with pytest.raises(RuntimeError, match=r"could not be written \(No space left on device"):
+        build_classroom(tmp_path / "classroom", n_per_class=6, requirements=requirements,
+                        pip_options=pip_options, notebooks=notebooks())
+    assert not (tmp_path / "classroom" / "kit").exists()
+    assert (tmp_path / "classroom" / "wheelhouse").is_dir()  # kept for the next try
