@@ -387,6 +387,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FileExistsError as err:
             print(err, file=sys.stderr)
             return 1
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            return 2
         print(f"{len(written)} student notebooks in {args.out.resolve()}")
         if not (args.out.resolve().parent / "helpers").is_dir():
             print("Note: the notebooks look for helpers/, data/ and work/ one folder up; "

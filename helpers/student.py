@@ -108,10 +108,15 @@ def make_student_copies(notebooks: list[Path], out_dir: str | Path,
     out_dir = Path(out_dir)
     copies = {}
     for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        for preprocessor in (ClearOutputPreprocessor(), ClearSolutionsPreprocessor()):
-            nb, _ = preprocessor.preprocess(nb, {})
-        nbformat.validate(nb)
+        try:
+            nb = nbformat.read(path, as_version=4)
+            for preprocessor in (ClearOutputPreprocessor(), ClearSolutionsPreprocessor()):
+                nb, _ = preprocessor.preprocess(nb, {})
+            nbformat.validate(nb)
+        except Exception as err:  # broken JSON, unbalanced solution markers, a bad schema
+            raise ValueError(f"{path.name}: no student copy can be made ({err}). Fix the "
+                             f"notebook or restore it with git checkout -- notebooks/{path.name}; "
+                             "nothing was written.") from None
         copies[out_dir / path.name] = nbformat.writes(nb) + "\n"
     changed = [target.name for target, text in copies.items()
                if target.exists() and target.read_text(encoding="utf-8") != text]

@@ -153,3 +153,23 @@ def test_a_learners_changed_copy_is_never_overwritten_without_force(tmp_path, ca
         make_student_copies(notebooks(), out)
     make_student_copies(notebooks(), out, force=True)
     assert "my_answer" not in answered.read_text()
+
+
+@pytest.mark.parametrize("damage", ["not json", "unbalanced markers"])
+def test_a_broken_notebook_is_named_and_nothing_is_written(tmp_path, damage):
+    import shutil
+
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    copied = [shutil.copy2(path, source / path.name) for path in notebooks()[:4]]
+    broken = source / "03_explore_and_split.ipynb"
+    if damage == "not json":
+        broken.write_text("{ not json")
+    else:
+        nb = nbformat.read(broken, as_version=4)
+        cell = next(c for c in nb.cells if "# BEGIN SOLUTION" in c.source)
+        cell.source = cell.source.replace("# END SOLUTION", "")
+        nbformat.write(nb, broken)
+    with pytest.raises(ValueError, match="03_explore_and_split.ipynb: no student copy"):
+        make_student_copies([type(broken)(p) for p in copied], tmp_path / "student")
+    assert not (tmp_path / "student").exists()
