@@ -164,6 +164,9 @@ def learners_predictions_kept(work_dir: Path) -> Iterator[None]:
     """Put `WORK_DIR/predictions.json` back as it was: the solutions' predictions are not the
     learner's."""
     path = Work(work_dir).path("predictions")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a file (a folder?): the course keeps your predictions "
+                         "in that file. Move it away, then run again. Nothing was run.")
     before = path.read_bytes() if path.exists() else None
     try:
         yield
@@ -257,6 +260,9 @@ def catch_up_to(target: str, pairs: Sequence[Sequence[str]], quick: bool) -> int
         print(f"\nFAILED: {err}\nWhat the kernels printed: {out_dir / 'course.log'}",
               file=sys.stderr)
         return 1
+    except ValueError as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 2
     print(f"Done in {sum(s for _, s in timings):.0f} s. Open your notebook {target}, then Run All "
           "(Kernel → Restart Kernel and Run All Cells).")
     return 0

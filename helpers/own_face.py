@@ -62,6 +62,9 @@ def delete_own_faces(work: Work) -> int:
         raise ValueError(f"{folder} is a link: delete what it points to yourself, then the link.")
     if not folder.exists():
         return 0
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not the folder of your pictures: delete or move "
+                         "it yourself.")
     files = sum(1 for p in folder.rglob("*") if p.is_file())
     shutil.rmtree(folder)
     return files
@@ -293,8 +296,15 @@ class CaptureWidget:
                 name, change["new"])), names="value")
             saves += [save, upload]
         delete = widgets.Button(description="Delete my pictures", button_style="danger")
-        delete.on_click(lambda _: self._report(f"{delete_own_faces(self.work)} pictures deleted"))
+        delete.on_click(lambda _: self._report(self.delete()))
         self.widget = widgets.VBox([self.webcam, widgets.HBox(saves), delete, self.status])
+
+    def delete(self) -> str:
+        """The delete button: remove WORK_DIR/own_faces, or say why not."""
+        try:
+            return f"{delete_own_faces(self.work)} pictures deleted"
+        except ValueError as err:
+            return str(err)
 
     def save(self, class_name: str) -> str:
         """Keep the camera's last frame as a picture of `class_name`."""

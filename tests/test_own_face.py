@@ -184,6 +184,10 @@ def test_captures_and_uploads_land_in_work_own_faces_and_one_call_deletes_them(t
     assert own_face.delete_own_faces(work) == 5
     assert not folder.exists() and other.exists()  # only the own faces go
     assert own_face.delete_own_faces(work) == 0
+    folder.write_text("a file where the pictures' folder goes")
+    assert capture.delete().endswith("is a file, not the folder of your pictures: delete or "
+                                     "move it yourself.")
+    assert folder.is_file()
 
 
 def test_the_stand_in_can_skip_a_real_face_models_face_step(tmp_path):

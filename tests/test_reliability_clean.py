@@ -398,6 +398,17 @@ def test_a_notebook_without_its_parameters_cell_is_refused_before_anything_runs(
     assert not (work / "collect.json").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "catch-up"])
+def test_predictions_json_that_is_a_folder_is_named_before_anything_runs(tmp_path, capsys,
+                                                                          command):
+    work = tmp_path / "work"
+    (work / "predictions.json").mkdir(parents=True)
+    args = {"run": ["run", "--only", "01"], "catch-up": ["catch-up", "02"]}[command]
+    assert course_main([*args, "-p", "WORK_DIR", str(work)]) == 2
+    assert "predictions.json is not a file" in capsys.readouterr().err
+    assert not (work / "collect.json").exists()
+
+
 # --------------------------------------------------------------------------- security
 
 
