@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.evaluate import describe_uncertainty
+from helpers.progress import NotebookProgress
 from helpers.workspace import Work, check_parameters
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,23 +185,24 @@ def _execute(chosen: list[Path], params: dict, out_dir: Path,
     from papermill.exceptions import PapermillExecutionError
 
     timings = []
+    training_log = Work(params["WORK_DIR"]).path("training_log")
     for k, nb in enumerate(chosen, 1):
-        print(f"[{k}/{len(chosen)}] {nb.stem:<27}", end="\n" if verbose else " ", flush=True)
+        label = f"[{k}/{len(chosen)}] {nb.stem}"
+        if verbose:
+            print(label, flush=True)
         start = time.perf_counter()
+        progress = (contextlib.nullcontext() if verbose else
+                    NotebookProgress(label, out_dir / nb.name, training_log, sys.stdout))
         try:
-            pm.execute_notebook(
-                nb,
-                out_dir / nb.name,
-                parameters=params,
-                cwd=str(NOTEBOOK_DIR),
-                kernel_name="python3",
-                progress_bar=verbose,
-            )
+            with progress:
+                pm.execute_notebook(nb, out_dir / nb.name, parameters=params,
+                                    cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                                    progress_bar=verbose)
         except PapermillExecutionError as err:
-            print("failed", flush=True)
+            print(f"{label:<33} failed", flush=True)
             raise NotebookFailed(nb.name, out_dir / nb.name, err) from err
         timings.append((nb.stem, time.perf_counter() - start))
-        print(f"done in {timings[-1][1]:.1f} s", flush=True)
+        print(f"{label:<33} done in {timings[-1][1]:.1f} s", flush=True)
     return timings
 
 

@@ -55,6 +55,9 @@ def test_the_console_shows_progress_not_kernel_logs(course):
     console = course["stdout"] + course["stderr"]
     for nb in NOTEBOOKS:
         assert re.search(rf"^\[\d+/\d+\] {nb.stem}\s+done in \d+\.\d s$", console, re.MULTILINE)
+    # not a terminal: a plain line per epoch of notebook 05, with the pace and the time left
+    assert re.search(r"^\[5/\d+\] 05_train: cell \d+/\d+ · .+ · epoch \d+/\d+ · \d+\.\d "
+                     r"s/epoch · at most .+ left$", console, re.MULTILINE), console[-3000:]
     for noise in ("cuda", "I0000", "E0000", "oneDNN", "cpu_feature_guard", "IPKernelApp",
                   "ERROR", "Traceback", "Passed unknown parameter", "Executing:"):
         assert noise not in console, noise
