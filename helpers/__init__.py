@@ -17,5 +17,6 @@ The lesson's stages, in the order a picture meets them:
 
 The course machinery around them: `workspace` (the work folder and the parameters), `checks`
 (the exercises' self-checks), `course` (`python -m helpers.course`: run, check, student,
-classroom, catch-up, colab), `preflight`, `student`, `classroom`, `colab`.
+classroom, catch-up, colab), `runner` (the notebooks executed by papermill), `progress` (what a
+headless run is doing), `preflight`, `student`, `classroom`, `colab`.
 """

@@ -100,7 +100,7 @@ def count_faces(faces_dir: str | Path) -> dict[str, int]:
 def check_face_parameters(parameters: Sequence[Sequence[str]]) -> None:
     """ValueError listing the bad `-p NAME VALUE` pairs for the training run, before anything
     is downloaded or trained."""
-    from helpers.course import parse_value
+    from helpers.runner import parse_value
     from helpers.workspace import check_parameters
 
     taken = {"SOURCE_DIR", "WORK_DIR", "DATA_DIR", "SEED"}  # the classroom command sets these
@@ -118,7 +118,7 @@ def train_real_face_model(faces_dir: str | Path, models_dir: str | Path, seed: i
     real-faces-float32, each with its card; returns {name: bundle folder}. `parameters` are
     (NAME, VALUE) pairs as `-p` gives them; `keep_work` keeps the work folder there (tests).
     RuntimeError if a notebook fails: the work folder is kept and named."""
-    from helpers.course import NotebookFailed, resolve_parameters, run_course, stderr_to
+    from helpers.runner import NotebookFailed, resolve_parameters, run_course, stderr_to
     from helpers.workspace import Work, check_parameters
 
     faces = Path(faces_dir).expanduser().resolve()
@@ -227,6 +227,31 @@ def _write_kit(kit: Path, requirements: Path, notebooks: Sequence[Path],
     generate_dataset(kit / "data" / "generated", n_per_class=n_per_class, seed=seed)
 
 
+def _write_install(out: Path, kit: Path, seed: int, n_per_class: int,
+                   pip_options: Sequence[str]) -> None:
+    """INSTALL.txt: what a learner types to install from the wheelhouse and start."""
+    (out / "INSTALL.txt").write_text(f"""\
+Happy/sad CNN course: offline install (no internet needed)
+
+1. Copy this whole folder to your laptop and open a terminal in it.
+2. Make a fresh environment with the same Python the wheels were built for
+   ({" ".join(pip_options) or f"Python {sys.version_info.major}.{sys.version_info.minor}, "
+     + sys.platform}):
+       python -m venv .venv
+       source .venv/bin/activate        (Windows: .venv\\Scripts\\activate)
+3. Install, from the wheelhouse only:
+       {" ".join(install_command())}
+4. Check the laptop is ready:
+       cd kit
+       python -m helpers.course check
+5. Start JupyterLab, open student/01_collect_data.ipynb and go through the notebooks in order:
+       jupyter lab
+
+The faces in kit/data/generated are the ones notebook 01 draws for SEED = {seed}
+({n_per_class} per class); the notebooks are the student copies, with exercises to fill in.
+{_real_face_note(kit)}""", encoding="utf-8")
+
+
 def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000,
                     requirements: str | Path = ROOT / "requirements.txt",
                     pip_options: Sequence[str] = (), notebooks: Sequence[Path] = (),
@@ -273,24 +298,5 @@ def build_classroom(out_dir: str | Path, seed: int = 42, n_per_class: int = 1000
             if half_built is not None:
                 shutil.rmtree(half_built, ignore_errors=True)
         raise
-    (out / "INSTALL.txt").write_text(f"""\
-Happy/sad CNN course: offline install (no internet needed)
-
-1. Copy this whole folder to your laptop and open a terminal in it.
-2. Make a fresh environment with the same Python the wheels were built for
-   ({" ".join(pip_options) or f"Python {sys.version_info.major}.{sys.version_info.minor}, "
-     + sys.platform}):
-       python -m venv .venv
-       source .venv/bin/activate        (Windows: .venv\\Scripts\\activate)
-3. Install, from the wheelhouse only:
-       {" ".join(install_command())}
-4. Check the laptop is ready:
-       cd kit
-       python -m helpers.course check
-5. Start JupyterLab, open student/01_collect_data.ipynb and go through the notebooks in order:
-       jupyter lab
-
-The faces in kit/data/generated are the ones notebook 01 draws for SEED = {seed}
-({n_per_class} per class); the notebooks are the student copies, with exercises to fill in.
-{_real_face_note(kit)}""", encoding="utf-8")
+    _write_install(out, kit, seed, n_per_class, pip_options)
     return out

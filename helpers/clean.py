@@ -371,8 +371,7 @@ def clean_images(
     work_dir = Path(work_dir).resolve()
     work = Work(work_dir)
     clean_dir = prepare_output_folder(work.path("clean"), data_dir)
-    for stale in ("cleaning_report", "split"):  # they described the clean/ just emptied
-        work.path(stale).unlink(missing_ok=True)
+    work.path("cleaning_report").unlink(missing_ok=True)  # it described the clean/ just emptied
     prepare_output_folder(work.path("set_aside"), data_dir)
     crop_photos = faces is not None and faces.mode == "photos"
 

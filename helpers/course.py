@@ -27,204 +27,25 @@ WORK_DIR is put back as it was.
 from __future__ import annotations
 
 import argparse
-import ast
-import contextlib
-import json
 import os
 import signal
 import sys
-import textwrap
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from helpers.evaluate import describe_uncertainty
-from helpers.progress import NotebookProgress
-from helpers.workspace import Work, check_parameters
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = ROOT / "notebooks"
-DEFAULT_PARAMETERS = {"DATA_DIR": ROOT / "data" / "generated", "WORK_DIR": ROOT / "work"}
-PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR", "REAL_FACE_MODEL")
-
-
-def folder_problem(folder: Path, option: str = "--out") -> str | None:
-    """Why `folder` cannot be made or used as an output folder (it is the course's own
-    notebooks/, or it or a folder above it is a file), in words that name `option`; None if it
-    can."""
-    if folder.resolve() == NOTEBOOK_DIR.resolve():
-        return (f"{option} {folder}: that is the course's own notebooks/ folder (the single "
-                "source of the notebooks); nothing is written over it. Give another folder, "
-                "e.g. work/executed or student/.")
-    for path in (folder, *folder.parents):
-        if path.exists():
-            if path.is_dir():
-                return None
-            return (f"{option} {folder}: {path} is a file, not a folder. Give a folder (new or "
-                    "existing) instead, or move that file away.")
-    return None
-
-
-def notebooks() -> list[Path]:
-    """The course notebooks in order (01_... to 08_..., then the optional extensions)."""
-    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-
-
-def parse_value(text: str):
-    """Read a command-line parameter value: Python literals (7, 0.5, True, None) or a string."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def resolve_parameters(pairs: Sequence[Sequence[str]], quick: bool) -> dict:
-    """Parameters for every notebook: defaults, then `-p NAME VALUE` pairs, paths made absolute."""
-    params: dict = dict(DEFAULT_PARAMETERS)
-    for name, value in pairs:
-        params[name] = parse_value(value)
-    if params.get("SOURCE_DIR") and not any(name == "DATA_DIR" for name, _ in pairs):
-        params["DATA_DIR"] = ROOT / "data" / "imported"  # keep own photos apart from generated
-    if quick:
-        params["QUICK"] = True
-    for name in PATH_PARAMETERS:
-        if params.get(name) is not None:
-            params[name] = str(Path(params[name]).expanduser().resolve())
-    return params
-
-
-class NotebookFailed(RuntimeError):
-    """A notebook raised an error; says which notebook, which cell and where the copy is."""
-
-    def __init__(self, notebook: str, executed_copy: Path, error: Exception):
-        cell = getattr(error, "exec_count", "?")
-        ename, evalue = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", "")
-        super().__init__(
-            f"{notebook} failed in cell [{cell}] with {ename}: {evalue}\n"
-            f"The executed copy with the full traceback is {executed_copy}"
-        )
-
-
-@contextmanager
-def stderr_to(log_path: Path | None) -> Iterator[None]:
-    """Send this process's standard error, and so its kernels' (they inherit it), to a fresh
-    `log_path`; with None, leave it on the console."""
-    if log_path is None:
-        yield
-        return
-    sys.stderr.flush()
-    console = os.dup(2)
-    with open(log_path, "wb") as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(console, 2)
-            os.close(console)
-
-
-def run_course(params: dict, out_dir: Path, only: Sequence[str] = (),
-               verbose: bool = False) -> list[tuple[str, float]]:
-    """Execute the notebooks in order, one console line each; return (notebook, seconds) for
-    each one run."""
-    chosen = [nb for nb in notebooks()
-              if not only or any(nb.stem.startswith(prefix) for prefix in only)]
-    if not chosen:
-        which = f" starting with {' or '.join(only)}" if only else ""
-        raise FileNotFoundError(
-            f"No notebooks{which} in {NOTEBOOK_DIR}. The runner executes the solution notebooks "
-            "in notebooks/; a classroom kit holds only the student copies (student/): open "
-            "those in JupyterLab instead.")
-    for nb in chosen:
-        check_parameters_cell(nb)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with learners_predictions_kept(Path(params["WORK_DIR"])):
-        return _execute(chosen, params, out_dir, verbose)
-
-
-def check_parameters_cell(notebook: Path) -> None:
-    """A ValueError unless `notebook` is a notebook with a cell tagged `parameters`: without it
-    papermill would run it on its own defaults (../work), ignoring every -p given."""
-    import nbformat
-
-    restore = f"restore it with git checkout -- notebooks/{notebook.name}"
-    try:
-        cells = nbformat.read(notebook, as_version=4).cells
-    except Exception as err:  # nbformat raises several kinds for a broken file
-        raise ValueError(f"{notebook.name} cannot be read as a notebook ({err}): {restore}, "
-                         "then run again. Nothing was run.") from None
-    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in cells):
-        raise ValueError(f"{notebook.name} has no cell tagged 'parameters', so WORK_DIR, "
-                         f"DATA_DIR and every -p value would be ignored: {restore}, or tag its "
-                         "parameters cell again (Property Inspector). Nothing was run.")
-
-
-@contextmanager
-def learners_predictions_kept(work_dir: Path) -> Iterator[None]:
-    """Put `WORK_DIR/predictions.json` back as it was: the solutions' predictions are not the
-    learner's."""
-    path = Work(work_dir).path("predictions")
-    if path.exists() and not path.is_file():
-        raise ValueError(f"{path} is not a file (a folder?): the course keeps your predictions "
-                         "in that file. Move it away, then run again. Nothing was run.")
-    before = path.read_bytes() if path.exists() else None
-    try:
-        yield
-    finally:
-        if before is not None:
-            path.write_bytes(before)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def _execute(chosen: list[Path], params: dict, out_dir: Path,
-             verbose: bool) -> list[tuple[str, float]]:
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
-    timings = []
-    training_log = Work(params["WORK_DIR"]).path("training_log")
-    for k, nb in enumerate(chosen, 1):
-        label = f"[{k}/{len(chosen)}] {nb.stem}"
-        if verbose:
-            print(label, flush=True)
-        start = time.perf_counter()
-        progress = (contextlib.nullcontext() if verbose else
-                    NotebookProgress(label, out_dir / nb.name, training_log, sys.stdout))
-        try:
-            with progress:
-                pm.execute_notebook(nb, out_dir / nb.name, parameters=params,
-                                    cwd=str(NOTEBOOK_DIR), kernel_name="python3",
-                                    progress_bar=verbose)
-        except PapermillExecutionError as err:
-            print(f"{label:<33} failed", flush=True)
-            raise NotebookFailed(nb.name, out_dir / nb.name, err) from err
-        timings.append((nb.stem, time.perf_counter() - start))
-        print(f"{label:<33} done in {timings[-1][1]:.1f} s", flush=True)
-    return timings
-
-
-def print_summary(timings: list[tuple[str, float]], work_dir: Path) -> None:
-    """The per-notebook time table and the final metrics."""
-    print("\nnotebook                    seconds")
-    for name, seconds in timings:
-        print(f"{name:<27} {seconds:7.1f}")
-    print(f"{'total':<27} {sum(s for _, s in timings):7.1f}")
-    metrics_path = Work(work_dir).path("metrics")
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-        print(f"\nTest metrics ({metrics['n_test']} images, {metrics_path}):")
-        if "served" in metrics:
-            served = metrics["served"]
-            print(f"  served model: {served['model']}, threshold {served['threshold']:.2f} "
-                  f"(both chosen on the {served['chosen_on']} split)")
-        for key in ("accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc"):
-            low, high = metrics.get("intervals", {}).get(key, (float("nan"),) * 2)
-            print(f"  {key:<10} {metrics[key]:.3f}  (95% interval {low:.3f}–{high:.3f})")
-        if "intervals" in metrics:
-            print(textwrap.fill(describe_uncertainty(metrics), width=100))
+from helpers.runner import (
+    DEFAULT_PARAMETERS,
+    NOTEBOOK_DIR,
+    ROOT,
+    NotebookFailed,
+    folder_problem,
+    notebooks,
+    print_summary,
+    resolve_parameters,
+    run_course,
+    stderr_to,
+)
+from helpers.workspace import check_parameters
 
 
 def catch_up_to(target: str, pairs: Sequence[Sequence[str]], quick: bool) -> int:
@@ -308,7 +129,8 @@ def classroom_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: `run` and `catch-up` execute notebooks; the others make files."""
     parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -323,6 +145,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="run only notebooks whose name starts with these prefixes, e.g. 06 07")
     run.add_argument("--verbose", action="store_true", help="show what the kernels print "
                      "(TensorFlow's log lines, warnings) here instead of only in course.log")
+    catch_up = sub.add_parser("catch-up", help="stuck? run the solution notebooks before NN "
+                              "into your WORK_DIR, so NN can run; your notebooks are not touched")
+    catch_up.add_argument("notebook", metavar="NN", help="the notebook you go on with, e.g. 05")
+    catch_up.add_argument("--quick", action="store_true", help="as the course's QUICK mode")
+    catch_up.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                          metavar=("NAME", "VALUE"), help="the same parameters you use, e.g. "
+                          "-p SEED 7 (repeatable)")
+    _add_kit_commands(sub)
+    return parser
+
+
+def _add_kit_commands(sub) -> None:
+    """`check`, `student`, `classroom` and `colab`: commands that make or check files."""
     check = sub.add_parser("check", help="pre-flight check before a workshop: versions, "
                            "kernel, disk, GPU, and how long the course will take here")
     check.add_argument("--work-dir", type=Path, default=DEFAULT_PARAMETERS["WORK_DIR"],
@@ -341,13 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     classroom.add_argument("--seed", type=int, default=42, help="the workshop's SEED")
     classroom.add_argument("--pip-option", action="append", default=[], metavar="OPTION",
                            help="passed to pip download, e.g. --pip-option=--platform=win_amd64")
-    catch_up = sub.add_parser("catch-up", help="stuck? run the solution notebooks before NN "
-                              "into your WORK_DIR, so NN can run; your notebooks are not touched")
-    catch_up.add_argument("notebook", metavar="NN", help="the notebook you go on with, e.g. 05")
-    catch_up.add_argument("--quick", action="store_true", help="as the course's QUICK mode")
-    catch_up.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
-                          metavar=("NAME", "VALUE"), help="the same parameters you use, e.g. "
-                          "-p SEED 7 (repeatable)")
     classroom.add_argument("--with-solutions", action="store_true",
                            help="also put the solution notebooks in kit/notebooks/, so "
                            "catch-up works in the room (learners can open them)")
@@ -366,52 +194,52 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "[project.urls] Repository)")
     colab.add_argument("--ref", help="the git tag or branch the links and the clone use "
                        "(default: v + pyproject's version; push that tag)")
-    args = parser.parse_args(argv)
-    if getattr(args, "out", None) is not None and (problem := folder_problem(args.out)):
-        print(problem, file=sys.stderr)
+
+
+def _colab_command(args: argparse.Namespace) -> int:
+    from helpers.colab import kit_source, write_colab
+
+    try:
+        written = write_colab(ROOT, args.repo, args.ref)
+    except ValueError as err:
+        print(err, file=sys.stderr)
         return 2
-    if args.command == "colab":
-        from helpers.colab import kit_source, write_colab
+    repo, tag = kit_source(ROOT)
+    print(f"{len(written)} files written for {repo or 'no repository'} at {args.ref or tag}")
+    if repo is None:
+        print("pyproject.toml names no repository ([project.urls] Repository), so the "
+              "notebooks carry no Colab badge; give one with --repo.")
+    return 0
 
-        try:
-            written = write_colab(ROOT, args.repo, args.ref)
-        except ValueError as err:
-            print(err, file=sys.stderr)
-            return 2
-        repo, tag = kit_source(ROOT)
-        print(f"{len(written)} files written for {repo or 'no repository'} at {args.ref or tag}")
-        if repo is None:
-            print("pyproject.toml names no repository ([project.urls] Repository), so the "
-                  "notebooks carry no Colab badge; give one with --repo.")
-        return 0
-    if args.command == "catch-up":
-        return catch_up_to(args.notebook, args.parameter, args.quick)
-    if args.command == "classroom":
-        return classroom_command(args)
-    if args.command == "student":
-        from helpers.student import make_student_copies
 
-        try:
-            written = make_student_copies(notebooks(), args.out, force=args.force)
-        except FileExistsError as err:
-            print(err, file=sys.stderr)
-            return 1
-        except ValueError as err:
-            print(err, file=sys.stderr)
-            return 2
-        print(f"{len(written)} student notebooks in {args.out.resolve()}")
-        if not (args.out.resolve().parent / "helpers").is_dir():
-            print("Note: the notebooks look for helpers/, data/ and work/ one folder up; "
-                  "copy them next to helpers/ before opening them.")
-        return 0
-    if args.command == "check":
-        from helpers.preflight import report, run_checks
+def _student_command(args: argparse.Namespace) -> int:
+    from helpers.student import make_student_copies
 
-        with stderr_to(Path(os.devnull)):  # TensorFlow's start-up lines are no news here
-            checks = run_checks(args.work_dir, probe=not args.no_probe)
-        print(report(checks))
-        return 0 if all(c.ok for c in checks) else 1
+    try:
+        written = make_student_copies(notebooks(), args.out, force=args.force)
+    except FileExistsError as err:
+        print(err, file=sys.stderr)
+        return 1
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"{len(written)} student notebooks in {args.out.resolve()}")
+    if not (args.out.resolve().parent / "helpers").is_dir():
+        print("Note: the notebooks look for helpers/, data/ and work/ one folder up; "
+              "copy them next to helpers/ before opening them.")
+    return 0
 
+
+def _check_command(args: argparse.Namespace) -> int:
+    from helpers.preflight import report, run_checks
+
+    with stderr_to(Path(os.devnull)):  # TensorFlow's start-up lines are no news here
+        checks = run_checks(args.work_dir, probe=not args.no_probe)
+    print(report(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def _run_command(args: argparse.Namespace) -> int:
     params = resolve_parameters(args.parameter, args.quick)
     try:
         check_parameters(**params)
@@ -446,6 +274,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print_summary(timings, work_dir)
     return 0
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if getattr(args, "out", None) is not None and (problem := folder_problem(args.out)):
+        print(problem, file=sys.stderr)
+        return 2
+    commands = {"run": _run_command, "check": _check_command, "student": _student_command,
+                "classroom": classroom_command, "colab": _colab_command,
+                "catch-up": lambda a: catch_up_to(a.notebook, a.parameter, a.quick)}
+    return commands[args.command](args)
 
 
 def _interrupted(signum: int, frame) -> None:

@@ -74,6 +74,29 @@ def review_keys(report: pd.DataFrame) -> pd.Series:
     return report["file"] + pd.Series(suffix, index=report.index)
 
 
+def _plan(report: pd.DataFrame, index: pd.Series, marks: Mapping[str, str],
+          work_dir: Path) -> list[tuple]:
+    """(row, mark, copy, target class) for every mark that changes something; every mark is
+    checked first (a ValueError before anything moves)."""
+    plan = []
+    for file, mark in marks.items():
+        if mark not in MARKS:
+            raise ValueError(f"{file}: mark must be one of {MARKS}, got {mark!r}")
+        i = index[file]
+        row = report.loc[i]
+        source = _copy_in_work_dir(work_dir, row)
+        if mark == current_mark(row):
+            continue
+        target_class = _other_class(report, row["class"]) if mark == "move" else row["class"]
+        if mark != "set_aside" and row["outcome"] == "set_aside":
+            try:
+                open_image(source)
+            except ImageError as err:
+                raise ValueError(f"{file} cannot be kept: {err}") from err
+        plan.append((i, mark, source, target_class))
+    return plan
+
+
 def apply_review(
     report: pd.DataFrame, marks: Mapping[str, str], work_dir: str | Path
 ) -> pd.DataFrame:
@@ -99,23 +122,7 @@ def apply_review(
     unknown = sorted(set(marks) - set(index.index))
     if unknown:
         raise ValueError(f"marks for files not in the report: {unknown}")
-    plan = []
-    for file, mark in marks.items():
-        if mark not in MARKS:
-            raise ValueError(f"{file}: mark must be one of {MARKS}, got {mark!r}")
-        i = index[file]
-        row = report.loc[i]
-        source = _copy_in_work_dir(work_dir, row)
-        if mark == current_mark(row):
-            continue
-        target_class = _other_class(report, row["class"]) if mark == "move" else row["class"]
-        if mark != "set_aside" and row["outcome"] == "set_aside":
-            try:
-                open_image(source)
-            except ImageError as err:
-                raise ValueError(f"{file} cannot be kept: {err}") from err
-        plan.append((i, mark, source, target_class))
-
+    plan = _plan(report, index, marks, work_dir)
     for i, mark, source, target_class in plan:
         row = report.loc[i]
         moved_prefix = readable_name(MOVED_PREFIX.format(row["class"]))

@@ -380,11 +380,11 @@ def test_runner_refuses_bad_parameters_before_running_anything(tmp_path, capsys)
 
 
 def test_runner_says_when_there_is_no_notebook_to_run(tmp_path, monkeypatch, capsys):
-    import helpers.course
+    import helpers.runner
 
     assert course_main(["run", "-p", "WORK_DIR", str(tmp_path / "a"), "--only", "99"]) == 2
     assert "No notebooks starting with 99" in capsys.readouterr().err
-    monkeypatch.setattr(helpers.course, "NOTEBOOK_DIR", tmp_path / "kit" / "notebooks")
+    monkeypatch.setattr(helpers.runner, "NOTEBOOK_DIR", tmp_path / "kit" / "notebooks")
     assert course_main(["run", "-p", "WORK_DIR", str(tmp_path / "b")]) == 2
     assert "student copies (student/): open those in JupyterLab" in capsys.readouterr().err
 

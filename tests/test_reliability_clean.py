@@ -380,10 +380,10 @@ def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(
 @pytest.mark.parametrize("damage", ["untagged", "not json"])
 def test_a_notebook_without_its_parameters_cell_is_refused_before_anything_runs(
         tmp_path, monkeypatch, capsys, damage):
-    from helpers import course
+    from helpers import runner
 
     notebooks = tmp_path / "notebooks"
-    shutil.copytree(course.NOTEBOOK_DIR, notebooks)
+    shutil.copytree(runner.NOTEBOOK_DIR, notebooks)
     first = notebooks / "01_collect_data.ipynb"
     if damage == "untagged":
         nb = nbformat.read(first, as_version=4)
@@ -392,7 +392,7 @@ def test_a_notebook_without_its_parameters_cell_is_refused_before_anything_runs(
         nbformat.write(nb, first)
     else:
         first.write_text("{ not json")
-    monkeypatch.setattr(course, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", notebooks)
     work = tmp_path / "work"
     assert course_main(["run", "--only", "01", "-p", "WORK_DIR", str(work)]) == 2
     err = capsys.readouterr().err
