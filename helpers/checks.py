@@ -419,9 +419,14 @@ def check_recall_threshold(threshold: float, y_true, probabilities, target: floa
     if threshold < best - 0.01 + 1e-9:
         raise _wrong(9, f"{threshold:.2f} reaches the recall, but a higher threshold does too, "
                      "with fewer false alarms: take the highest that still reaches it.", answer)
-    false_alarms = float(np.mean(p[y_true == 0] >= threshold))
-    _done(9, f"at {threshold:.2f} recall is {recall(threshold):.1%}; the price: "
-          f"{false_alarms:.1%} of the happy faces are called sad.")
+    def false_alarms(t: float) -> float:
+        return float(np.mean(p[y_true == 0] >= t - 1e-9))
+
+    moved = ("below 0.5: lower, to find more" if recall(0.5) < target else
+             "above 0.5: higher, for fewer false alarms")
+    _done(9, f"at 0.5 recall is {recall(0.5):.1%}, so the threshold goes {moved}. At "
+          f"{threshold:.2f} recall is {recall(threshold):.1%}; {false_alarms(threshold):.1%} of "
+          f"the happy faces are called sad (at 0.5: {false_alarms(0.5):.1%}).")
 
 
 def check_precision_recall(precision: float, recall: float, y_true, y_pred) -> None:

@@ -276,6 +276,10 @@ def test_recall_threshold(capsys):
     # 9 of 10 sad faces are at or above 0.4167: the highest 0.01 step is 0.41
     out = passes(checks.check_recall_threshold, 0.41, y, p, 0.9, capsys=capsys, exercise=9)
     assert "recall is 90.0%" in out
+    assert "at 0.5 recall is 70.0%, so the threshold goes below 0.5: lower, to find more" in out
+    assert "40.0% of the happy faces are called sad (at 0.5: 20.0%)" in out
+    out = passes(checks.check_recall_threshold, 0.61, y, p, 0.6, capsys=capsys, exercise=9)
+    assert "threshold goes above 0.5: higher, for fewer false alarms" in out  # 60% reached
     fails_with(checks.check_recall_threshold, 0.5, y, p, 0.9, words="lower the threshold",
                exercise=9)
     message = fails_with(checks.check_recall_threshold, 0.2, y, p, 0.9,
