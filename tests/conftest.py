@@ -19,6 +19,18 @@ from sklearn.datasets import load_sample_image
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: Modules whose tests execute the course's notebooks: all slow.
+SLOW_MODULES = {"test_notebooks", "test_browser", "test_catch_up"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` the tests that run notebooks or train for long: whole-course modules and
+    tests whose docstring starts with SLOW. `python -m pytest -m "not slow"` skips them."""
+    for item in items:
+        doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+        if item.module.__name__ in SLOW_MODULES or doc.lstrip().startswith("SLOW"):
+            item.add_marker(pytest.mark.slow)
+
 
 def write_image(path: Path, size=(64, 64), colour=(200, 60, 30), fmt=None, mode="RGB", **save):
     """Write a solid-colour image with a small gradient (so copies differ by content)."""

@@ -123,6 +123,7 @@ def with_faces(tmp_path_factory):
 
 
 def test_faces_put_a_real_face_model_with_its_card_in_the_kit(with_faces):
+    """SLOW (trains a real-face model through 01-07)."""
     from helpers.predict import classify_images, load_classifier
     from helpers.workspace import Work
 
@@ -157,6 +158,7 @@ def _cell_text(executed: Path, cell_id: str) -> str:
 
 def test_notebook_07_judges_real_photos_with_the_real_face_model_or_says_it_does_not(
         with_faces, tmp_path):
+    """SLOW (runs 07)."""
     training = with_faces["training"]
     without = training / "executed" / "07_predict.ipynb"  # the training run: REAL_FACE_MODEL None
     assert "Real photos are judged by your drawn-face model." in _cell_text(without, "07-10")
@@ -215,7 +217,9 @@ def test_a_bad_face_folder_is_refused_before_anything_is_written(tmp_path):
 
 
 def test_a_failed_training_says_which_notebook_and_leaves_no_kit(tmp_path):
-    """Pictures too small for the course (all set aside by notebook 02): the course stops,
+    """SLOW (runs notebooks).
+
+    Pictures too small for the course (all set aside by notebook 02): the course stops,
     the message names the notebook and the log, and no kit is written."""
     from PIL import Image
 

@@ -122,7 +122,9 @@ def test_benchmark_explains_missing_data_and_exits_cleanly(tmp_path):
 
 
 def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
-    """All recipes' rows (and a learning-curve point) come out of one small run."""
+    """SLOW (trains every recipe).
+
+    All recipes' rows (and a learning-curve point) come out of one small run."""
     from helpers.synthetic import generate_dataset
 
     generate_dataset(tmp_path / "faces", n_per_class=40, dirty=False)
@@ -154,7 +156,9 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
 
 
 def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
-    """--course runs the notebooks on the non-test faces and scores the served models."""
+    """SLOW (runs the course).
+
+    --course runs the notebooks on the non-test faces and scores the served models."""
     from helpers.images import class_folders, iter_files
     from helpers.synthetic import generate_dataset
 

@@ -87,6 +87,7 @@ def transfer_and_scratch(start_model: keras.Model, seed: int) -> tuple[float, fl
 
 @pytest.mark.parametrize("seed", [7, 8])
 def test_transfer_learning_beats_the_same_network_from_scratch_on_few_pictures(start, seed):
+    """SLOW (trains three small networks)."""
     # Measured on AVX2 over the seeds 7-9 (tuned/scratch): 0.86/0.53, 0.75/0.46, 0.76/0.41.
     tuned_accuracy, scratch_accuracy = transfer_and_scratch(start.model, seed)
     assert tuned_accuracy >= scratch_accuracy + 0.15, (tuned_accuracy, scratch_accuracy)

@@ -104,7 +104,9 @@ def test_helpers_read_the_cleaning_report_as_text(tmp_path):
 
 @pytest.mark.timeout(400)
 def test_notebooks_02_to_05_keep_class_names_0_and_NA_and_a_latin1_file_name(tmp_path):
-    """SLOW (four papermill runs, ~2 minutes): classes 0/ and NA/ and a file whose name is not
+    """SLOW (four papermill runs, ~2 minutes).
+
+    Classes 0/ and NA/ and a file whose name is not
     UTF-8 go through cleaning, the split and training; the model's card names them as text."""
     import papermill as pm
 
@@ -349,7 +351,9 @@ def test_out_pointing_at_the_notebooks_folder_is_refused(capsys, command):
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(tmp_path,
                                                                                  signal_name):
-    """A closed terminal (SIGHUP) or a kill (SIGTERM) mid-run: the learner's predictions.json
+    """SLOW (starts a run).
+
+    A closed terminal (SIGHUP) or a kill (SIGTERM) mid-run: the learner's predictions.json
     is put back (here the test plays the solution notebook writing its own), no traceback."""
     import signal
     import subprocess

@@ -21,7 +21,9 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_mirrored_on_a_cpu_trains_one_model_on_two_logical_devices():
-    """Two replicas on /CPU:0 and /CPU:1; a model built and compiled in its scope trains with
+    """SLOW (trains on two logical CPUs).
+
+    Two replicas on /CPU:0 and /CPU:1; a model built and compiled in its scope trains with
     fit (each batch split in two) and its variables are mirrored on both devices."""
     done = _python("""
         import numpy as np, keras, tensorflow as tf
