@@ -45,6 +45,7 @@ def test_clean_benchmark_times_each_face_step(tmp_path):
 
 
 def test_throughput_benchmark_prints_the_isa_and_both_tables(tmp_path):
+    """SLOW (trains to time it)."""
     from helpers.synthetic import generate_dataset
 
     generate_dataset(tmp_path / "faces", n_per_class=20, dirty=False)

@@ -58,7 +58,9 @@ def test_a_long_cell_gets_a_plain_line_at_ten_seconds_then_each_minute(tmp_path)
 
 
 def test_a_terminal_gets_one_live_line(tmp_path):
-    """A real run in a pseudo-terminal: the line is redrawn in place (carriage returns), then
+    """SLOW (runs notebook 01).
+
+    A real run in a pseudo-terminal: the line is redrawn in place (carriage returns), then
     the notebook's done line; nothing from the kernel."""
     leader, follower = pty.openpty()
     run = subprocess.Popen([sys.executable, "-m", "helpers.course", "run", "--quick", "--only",
