@@ -12,8 +12,10 @@
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
-only that and one line per notebook: what the kernels print on the side (TensorFlow's start-up
-lines, warnings) goes to `course.log` next to the executed copies (`--verbose` shows it live).
+only that, what each notebook is doing while it runs (`helpers.progress`) and one line per
+notebook: what the kernels print on the side (TensorFlow's start-up lines, warnings) goes to
+`course.log` next to the executed copies (`--verbose` shows it live). The notebooks are executed
+by `helpers.runner`; SIGTERM and SIGHUP end a run as Ctrl-C does (`console_main`).
 If a notebook fails, the run stops, names the notebook, the cell and the error, and exits with
 status 1. Parameters are checked before anything runs (`helpers.workspace.check_parameters`): a
 bad one exits with status 2, as does an `--out` that is a file (every command).
