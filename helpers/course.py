@@ -291,13 +291,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _interrupted(signum: int, frame) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    raise KeyboardInterrupt("Ctrl-C" if name == "SIGINT" else name)
 
 
 def console_main() -> int:
     """`main` for the command line. SIGTERM and SIGHUP (a closed terminal) end a run as Ctrl-C
-    does, so the learner's files are put back; each ends in one line, not a traceback."""
-    for name in ("SIGTERM", "SIGHUP"):
+    does, so the learner's files are put back; each ends in one line, not a traceback. SIGINT
+    gets the same handler: with Python's own, asyncio (under papermill) may turn Ctrl-C into a
+    cancelled task that the run survives."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _interrupted)
     try:

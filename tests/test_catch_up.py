@@ -3,7 +3,7 @@ NN would have written, from the solutions, and notebook NN then runs."""
 
 import json
 
-from helpers import course
+from helpers import course, runner
 from helpers.student import make_student_copies
 from helpers.workspace import Work
 
@@ -40,6 +40,6 @@ def test_catch_up_says_what_to_do_when_it_cannot(tmp_path, monkeypatch, capsys):
     assert course.main(["catch-up", "99"]) == 2  # after the last notebook
     assert course.main(["catch-up", "05", "-p", "SEED", "-1"]) == 2
     assert "SEED must be" in capsys.readouterr().err
-    monkeypatch.setattr(course, "NOTEBOOK_DIR", tmp_path)  # a classroom kit: no solutions
+    monkeypatch.setattr(runner, "NOTEBOOK_DIR", tmp_path)  # a classroom kit: no solutions
     assert course.main(["catch-up", "05"]) == 2
     assert "--with-solutions" in capsys.readouterr().err
