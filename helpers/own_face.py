@@ -73,11 +73,12 @@ def delete_own_faces(work: Work) -> int:
 def stand_in_faces(work: Work, per_class: int = PER_CLASS, seed: int = 42) -> Path:
     """New drawn faces in WORK_DIR/own_faces_stand_in/<class>/, from `seed` + 9000 (never
     the course's own faces or its test split), for a run without pictures of your own."""
-    from helpers.synthetic import generate_dataset
+    from helpers.synthetic import CLASS_NAMES, generate_dataset
 
     folder = work.root / STAND_IN
     if folder.exists():
-        made = re.compile(r"README\.txt|(?:happy|sad)/face_\d{5}\.(?:jpg|png|bmp)|happy|sad")
+        classes = "|".join(CLASS_NAMES)  # what generate_dataset writes, and nothing else
+        made = re.compile(rf"README\.txt|(?:{classes})(?:/face_\d{{5}}\.(?:jpg|png|bmp))?")
         other = [p for p in sorted(folder.rglob("*"))
                  if not made.fullmatch(p.relative_to(folder).as_posix())]
         if other:
