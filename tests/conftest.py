@@ -9,6 +9,9 @@ group picture, tight face crops (FER-like 48x48, passport-like) and an EXIF-rota
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +24,49 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: Modules whose tests execute the course's notebooks: all slow.
 SLOW_MODULES = {"test_notebooks", "test_browser", "test_catch_up"}
+#: Share of the drawn faces' labels the course run flips, for notebook 10 to find.
+FLIP_LABELS = 0.02  # 10 of the 500 faces per class swap folders: 20 wrong labels
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark `slow` the tests that run notebooks or train for long: whole-course modules and
-    tests whose docstring starts with SLOW. `python -m pytest -m "not slow"` skips them."""
+    """Mark `slow` the tests that run notebooks or train for long: whole-course modules, tests
+    that use the course run and tests whose docstring starts with SLOW. `python -m pytest -m
+    "not slow"` skips them."""
     for item in items:
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
-        if item.module.__name__ in SLOW_MODULES or doc.lstrip().startswith("SLOW"):
+        if (item.module.__name__ in SLOW_MODULES or doc.lstrip().startswith("SLOW")
+                or "course" in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory) -> dict:
+    """The pytest run's one execution of the whole course: `python -m helpers.course run
+    --quick`, with FLIP_LABELS, in a temporary WORK_DIR and DATA_DIR. Its folders are read,
+    never changed: a test that runs notebooks on them works on `copy_course`'s copy."""
+    root = tmp_path_factory.mktemp("course")
+    work, data = root / "work", root / "data"
+    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "-p", "FLIP_LABELS",
+               str(FLIP_LABELS), "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data),
+               "--out", str(root / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1200)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout,
+            "stderr": done.stderr, "params": {"QUICK": True, "FLIP_LABELS": FLIP_LABELS}}
+
+
+#: What notebook 05 and later make in the work folder: left out, a copy is ready for 05 again.
+FROM_05_ON = ("executed", "models", "backup", "logs", "checkpoint.keras", "training_log.csv")
+
+
+def copy_course(course: dict, root: Path, leave_out: tuple[str, ...] = ()) -> dict:
+    """The course run's work and data folders copied into `root` (without the names in
+    `leave_out`), as `course` gives them, with WORK_DIR and DATA_DIR set in its params."""
+    work, data = root / "work", root / "data"
+    shutil.copytree(course["work"], work, ignore=shutil.ignore_patterns(*leave_out))
+    shutil.copytree(course["data"], data)
+    params = course["params"] | {"WORK_DIR": str(work), "DATA_DIR": str(data)}
+    return course | {"work": work, "data": data, "params": params}
 
 
 def write_image(path: Path, size=(64, 64), colour=(200, 60, 30), fmt=None, mode="RGB", **save):

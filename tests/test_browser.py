@@ -1,16 +1,18 @@
-"""A learner's JupyterLab: every notebook opened and run with Run All in a real browser.
+"""A learner's JupyterLab: the notebooks whose point is the browser, run with Run All.
 
 JupyterLab runs from the kit's environment on 127.0.0.1 with a token, over a copy of the kit
-whose notebooks have QUICK injected (as the nbval test does; notebook 05 trains only briefly).
-Debian's `chromium`, driven by the `playwright` package (`playwright install` is not needed,
-nor possible offline), opens each notebook in course order and runs it through JupyterLab's own
-"run all cells" command. Checked per notebook: the kernel is "Python 3 (ipykernel)" with no
-kernel picker, every code cell ran, no error output, the figures are <img> elements; in 02 the
-review grid applies a mark to the cleaning report; in 07 a photo uploaded through the widget
-gets a label, and the live webcam (Chromium's fake camera playing a .y4m made here from the
-shipped photo) shows a face box and a label, and says so when the camera is refused. A
-screenshot of each notebook is saved in the test's temporary folder (its path is printed on
-failure).
+whose notebooks have the course run's parameters injected, on a copy of that run's work and
+data folders (conftest's `course`: the notebooks before them have run). Debian's `chromium`,
+driven by the `playwright` package (`playwright install` is not needed, nor possible offline),
+opens each notebook with widgets (02 review, 07 upload and webcam, 09 capture) and runs it
+through JupyterLab's own "run all cells" command. Checked per notebook: the kernel is "Python 3
+(ipykernel)" with no kernel picker, every code cell ran, no error output, the figures are <img>
+elements; in 02 the review grid applies a mark to the cleaning report; in 07 a photo uploaded
+through the widget gets a label, and the live webcam (Chromium's fake camera playing a .y4m made
+here from the shipped photo) shows a face box and a label, and says so when the camera is
+refused; in 09 a camera frame saved as "happy" lands in own_faces and the delete button removes
+it. A screenshot of each notebook is saved in the test's temporary folder (its path is printed
+on failure). The other notebooks' outputs are checked headless, on the course run.
 """
 
 import json
@@ -29,18 +31,16 @@ import pytest
 from matplotlib import cbook
 from PIL import Image
 
-from conftest import FACE, PHOTO, REPO
+from conftest import FACE, PHOTO, REPO, copy_course
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-#: Figures (<img> outputs) each notebook shows at least, in a QUICK run on generated faces.
-MIN_FIGURES = {"01": 2, "02": 1, "03": 2, "04": 2, "05": 2, "06": 3, "07": 2, "08": 6,
-               "09": 1, "10": 1}
-#: Notebook 05 trains briefly here: this test checks what a learner's browser shows, and the
-#: nbval and course runs check that the full QUICK training learns (about 3 minutes less).
-SHORT_TRAINING = {"EPOCHS": 6, "MIN_STEPS": 100, "DIAGNOSE_EPOCHS": 2}
+#: The notebooks with widgets, and the figures (<img> outputs) each shows at least in a QUICK
+#: run on generated faces.
+MIN_FIGURES = {"02": 1, "07": 2, "09": 1}
+NOTEBOOKS = [nb for nb in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+             if nb.name[:2] in MIN_FIGURES]
 SETTINGS = {  # windowing off: every cell is in the page; no news pop-up
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
@@ -84,7 +84,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(course, tmp_path_factory):
     if CHROMIUM is None:
         message = ("NO CHROMIUM: the browser test needs Debian's chromium package "
                    "(apt-get install chromium; .ci/run installs it)")
@@ -96,10 +96,11 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     kit = root / "kit"
     shutil.copytree(REPO / "helpers", kit / "helpers")
+    copied = copy_course(course, kit, leave_out=("executed",))
     (kit / "notebooks").mkdir()
+    params = {k: v for k, v in copied["params"].items() if k in ("QUICK", "WORK_DIR", "DATA_DIR")}
     for nb in NOTEBOOKS:
-        short = SHORT_TRAINING if nb.name.startswith("05") else {}
-        pm.execute_notebook(nb, kit / "notebooks" / nb.name, parameters={"QUICK": True, **short},
+        pm.execute_notebook(nb, kit / "notebooks" / nb.name, parameters=params,
                             prepare_only=True, kernel_name="python3")
     for name, values in SETTINGS.items():
         path = root / "settings" / name
@@ -132,7 +133,7 @@ def lab(tmp_path_factory):
             "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={camera}"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield {"page": page, "url": url, "token": token, "kit": kit, "root": root}
+        yield {"page": page, "url": url, "token": token, "work": copied["work"], "root": root}
         browser.close()
     server.terminate()
     server.wait(timeout=30)
@@ -167,7 +168,7 @@ def run_all(lab, name: str, timeout_s: float = 300) -> dict:
                     "screenshot": str(shot)}
 
 
-def test_every_notebook_runs_in_jupyterlab(lab):
+def test_the_widget_notebooks_run_in_jupyterlab(lab):
     for nb in NOTEBOOKS:
         state = run_all(lab, nb.name)
         seen = f"{nb.name}: {state} (screenshot {state['screenshot']})"
@@ -180,6 +181,8 @@ def test_every_notebook_runs_in_jupyterlab(lab):
         if nb.name.startswith("07"):
             check_upload(lab, page)
             check_webcam(lab, page, nb.name)
+        if nb.name.startswith("09"):
+            check_capture(lab, page)
 
 
 def check_review_grid(lab, page) -> None:
@@ -189,7 +192,7 @@ def check_review_grid(lab, page) -> None:
     tile.locator(".widget-toggle-button", has_text="keep").click()
     page.locator("button", has_text="Apply marks").click()
     page.locator(".widget-html", has_text="applied 1 mark(s)").wait_for(timeout=30_000)
-    report = pd.read_csv(lab["kit"] / "work" / "cleaning_report.csv").set_index("file")
+    report = pd.read_csv(lab["work"] / "cleaning_report.csv").set_index("file")
     assert report.loc["happy/face_00000_copy.jpg", "reason"] == "kept_on_review"
     assert report.loc["happy/face_00000_copy.jpg", "outcome"] == "kept"
 
@@ -202,7 +205,7 @@ def check_upload(lab, page) -> None:
     chooser.value.set_files(photo)
     answer = page.locator(".widget-output", has_text="uploads/grace_hopper.jpg").first
     answer.wait_for(timeout=60_000)
-    assert (lab["kit"] / "work" / "uploads" / "grace_hopper.jpg").is_file()
+    assert (lab["work"] / "uploads" / "grace_hopper.jpg").is_file()
     text = answer.inner_text()
     assert '"label": "happy"' in text or '"label": "sad"' in text, text
 
@@ -243,8 +246,8 @@ def check_webcam(lab, page, name: str) -> None:
     from helpers.bundle import load_card, new_bundle, save_card
     from helpers.faces import FaceStep, crop_box
 
-    model, card = load_card(lab["kit"] / "work" / "models" / "served")
-    photos = new_bundle(lab["kit"] / "work" / "models" / "webcam_photos")
+    model, card = load_card(lab["work"] / "models" / "served")
+    photos = new_bundle(lab["work"] / "models" / "webcam_photos")
     shutil.copy(model, photos / model.name)
     save_card(photos, card | {"face_step": FaceStep("photos").to_dict(), "made_by": "tests"})
     code = f"webcam.classifier = load_classifier({str(photos)!r})"
@@ -283,3 +286,19 @@ def check_webcam(lab, page, name: str) -> None:
     button.click()
     status.filter(has_text="https or localhost").wait_for(timeout=10_000)
     assert "Upload photos" in status.inner_text(), status.inner_text()
+
+
+def check_capture(lab, page) -> None:
+    """Notebook 09's capture widget: a frame of the fake camera saved as "happy" is a picture
+    in own_faces/happy; the delete button removes the folder and says how many went."""
+    capture = page.locator(".widget-vbox", has=page.locator("button", has_text="Save as happy"))
+    widget = capture.last.locator(".kit-webcam")  # its own camera, not the notebook's later one
+    widget.locator("button.kit-webcam-start").click()
+    widget.locator(".kit-webcam-answer", has_text="%").wait_for(timeout=90_000)
+    page.locator("button", has_text="Save as happy").click()
+    page.locator(".widget-label", has_text="saved happy").wait_for(timeout=30_000)
+    saved = list((lab["work"] / "own_faces" / "happy").iterdir())
+    assert len(saved) == 1 and saved[0].suffix == ".jpg", saved
+    page.locator("button", has_text="Delete my pictures").click()
+    page.locator(".widget-label", has_text="1 pictures deleted").wait_for(timeout=30_000)
+    assert not (lab["work"] / "own_faces").exists()

@@ -1,13 +1,12 @@
 """The whole course, executed headless in QUICK mode, checked through what the notebooks record.
 
-One papermill run of all the notebooks (via `python -m helpers.course run --quick`, with 2% of
-the drawn faces' labels flipped for notebook 10 to find) in a temporary WORK_DIR feeds every
-test here; then the committed notebooks run again under nbval, in fresh folders, and must
-reach the same test metrics.
+The pytest run's one course execution (conftest's `course`: `python -m helpers.course run
+--quick`, with 2% of the drawn faces' labels flipped for notebook 10 to find) feeds every test
+here. The same-seed check (everything again from nothing, the same files) is in
+tests/test_catch_up.py, which gets there through the catch-up command.
 """
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,26 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course
 from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
 from helpers.workspace import Work
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-FLIP_LABELS = 0.02  # 10 of the 500 faces per class swap folders: 20 wrong labels
-
-
-@pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("course")
-    work, data = root / "work", root / "data"
-    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "-p", "FLIP_LABELS",
-               str(FLIP_LABELS), "-p", "WORK_DIR", str(work), "-p", "DATA_DIR", str(data),
-               "--out", str(root / "out")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1200)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return {"work": work, "data": data, "out": root / "out", "stdout": done.stdout,
-            "stderr": done.stderr}
 
 
 def test_runner_prints_time_table_and_metrics(course):
@@ -350,68 +335,29 @@ def test_notebook_05_compiles_as_helpers_compile_model(course):
     assert without_names(trained) == without_names(reference)
 
 
-@pytest.fixture(scope="module")
-def nbval_run(tmp_path_factory):
-    """The committed notebooks, with the course fixture's parameters injected by papermill,
-    run under nbval in a fresh WORK_DIR and DATA_DIR."""
-    import papermill as pm
-
-    root = tmp_path_factory.mktemp("nbval")
-    params = {"QUICK": True, "FLIP_LABELS": FLIP_LABELS, "WORK_DIR": str(root / "work"),
-              "DATA_DIR": str(root / "data")}
-    for nb in NOTEBOOKS:
-        pm.execute_notebook(nb, root / nb.name, parameters=params, prepare_only=True,
-                            kernel_name="python3")
-    copies = [str(root / nb.name) for nb in NOTEBOOKS]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p",
-         "no:cacheprovider", "-q", "--rootdir", str(root), *copies],
-        capture_output=True, text=True, cwd=root, env=env, timeout=900,
-    )
-    return {"work": root / "work", "returncode": done.returncode, "stdout": done.stdout}
-
-
-def test_committed_notebooks_pass_nbval(nbval_run):
-    assert nbval_run["returncode"] == 0, nbval_run["stdout"][-4000:]
-    assert re.search(r"\d+ passed", nbval_run["stdout"])
-
-
-def test_same_seed_retrains_to_the_same_metrics(course, nbval_run):
-    """Everything again from nothing (drawing, cleaning, split, training) in other folders and
-    under another runner, with the same SEED: the same test metrics, to the last digit."""
-    assert nbval_run["returncode"] == 0, nbval_run["stdout"][-4000:]
-    again, before = (json.loads(Work(run["work"]).path("metrics").read_text())
-                     for run in (nbval_run, course))
-    assert again == before
-
-
-def test_training_under_a_two_cpu_mirrored_strategy_reaches_the_same_accuracy(course, tmp_path):
-    """Notebook 05 again on the course's split, with STRATEGY "mirrored" on 2 logical CPU
-    devices (one model copy each, every batch split in two): validation accuracy in the
-    one-device run's ballpark. The diagnosis is skipped: the trained model does not depend on
-    it (notebook 05 seeds again before compiling)."""
-    import shutil
-
-    work = tmp_path / "work"
-    shutil.copytree(course["work"], work, ignore=shutil.ignore_patterns(
-        "executed", "models", "backup", "logs", "checkpoint.keras", "training_log.csv"))
+def test_notebook_05_trains_under_a_two_cpu_mirrored_strategy(course, tmp_path):
+    """Notebook 05 again on a copy of the course's files, with STRATEGY "mirrored" on 2 logical
+    CPU devices (one model copy each, every batch split in two), briefly: the plan names both
+    devices, every epoch is logged with a finite loss, and the model is saved with its card.
+    That a model learns under this strategy is tests/test_strategy.py's check; a full training
+    under it here cost 10 minutes of the suite (it reached the one-device accuracy, 0.9+)."""
+    run = copy_course(course, tmp_path, leave_out=FROM_05_ON)
     command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05",
-               "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2",
-               "-p", "DIAGNOSE_EPOCHS", "0", "-p", "WORK_DIR", str(work),
-               "-p", "DATA_DIR", str(course["data"]), "--out", str(tmp_path / "out")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=1800)
+               "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2", "-p", "EPOCHS", "2",
+               "-p", "MIN_STEPS", "0", "-p", "DIAGNOSE_EPOCHS", "0",
+               *(x for k, v in run["params"].items() for x in ("-p", k, str(v))),
+               "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     executed = nbformat.read(tmp_path / "out" / "05_train.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
                    for o in c.outputs)
     assert "updates; 2 device(s)" in text
     assert re.search(r"Using MirroredStrategy with devices \('[^']*CPU:0', '[^']*CPU:1'\)", text)
-    single, split = (
-        json.loads((Work(folder).path("trained_model") / "card.json").read_text())[
-            "validation"]["val_accuracy"] for folder in (course["work"], work))
-    assert single >= 0.9 and split >= 0.9, (single, split)
-    assert abs(split - single) <= 0.05, (single, split)
+    log = pd.read_csv(Work(run["work"]).path("training_log"))
+    assert log["epoch"].tolist() == [0, 1] and np.isfinite(log[["loss", "val_loss"]]).all().all()
+    card = json.loads((Work(run["work"]).path("trained_model") / "card.json").read_text())
+    assert 0 <= card["validation"]["val_accuracy"] <= 1
 
 
 def test_your_own_face_runs_headless_on_a_stand_in_and_fine_tuning_beats_scratch(course):

@@ -30,7 +30,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from conftest import REPO, save_brightness_model, write_image
+from conftest import FROM_05_ON, REPO, copy_course, save_brightness_model, write_image
 from helpers.clean import clean_images
 from helpers.collect import import_folder
 from helpers.course import main as course_main
@@ -480,23 +480,20 @@ def test_notebook_run_too_early_names_the_notebook_to_run_first(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    """SLOW: a QUICK course run of notebooks 01–04 with papermill, plus what it produced."""
-    root = tmp_path_factory.mktemp("prepared")
-    params = {"WORK_DIR": str(root / "work"), "DATA_DIR": str(root / "data"), "QUICK": True}
-    for notebook in ("01_collect_data", "02_clean_data", "03_explore_and_split",
-                     "04_build_model"):
-        _papermill(f"{notebook}.ipynb", root / "out", **params)
-    work = root / "work"
+def prepared(course, tmp_path_factory):
+    """A copy of the course run's files as notebooks 01–04 left them, and what they hold."""
+    copied = copy_course(course, tmp_path_factory.mktemp("prepared"), leave_out=FROM_05_ON)
+    work, root = copied["work"], copied["work"].parent
     return {
-        "root": root, "params": params, "data": _snapshot(root / "data"),
+        "root": root, "params": copied["params"], "data": _snapshot(copied["data"]),
         "report": Work(work).path("cleaning_report").read_bytes(),
         "split": Work(work).path("split").read_bytes(), "clean": _snapshot(work / "clean"),
     }
 
 
 def test_rerunning_01_and_02_is_idempotent_and_reproducible(prepared):
-    """SLOW (two papermill runs): same SEED → same files, report, clean images and split."""
+    """SLOW (two papermill runs): same SEED → same files, report, clean images and split as
+    the course run made."""
     root, params = prepared["root"], prepared["params"]
     _papermill("01_collect_data.ipynb", root / "again", **params)
     _papermill("02_clean_data.ipynb", root / "again", **params)
@@ -528,6 +525,7 @@ def test_training_killed_mid_run_resumes_from_the_last_epoch(prepared):
     work = root / "work"
     command = [sys.executable, "-m", "helpers.course", "run", "--only", "05", "--out",
                str(root / "killed"), "-p", "EPOCHS", str(epochs), "-p", "MIN_STEPS", "0",
+               "-p", "DIAGNOSE_EPOCHS", "0",
                *(x for k, v in prepared["params"].items() for x in ("-p", k, str(v)))]
     run = subprocess.Popen(command, cwd=REPO, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

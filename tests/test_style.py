@@ -1,4 +1,4 @@
-"""The code and notebooks stay lint-clean and the notebooks stay runnable by papermill/nbval."""
+"""The code and notebooks stay lint-clean and the notebooks stay runnable by papermill."""
 
 import shutil
 import subprocess
