@@ -36,7 +36,9 @@ sys.path.insert(0, str(REPO))
 
 from research_data import FER_ARCHIVE, find_data  # noqa: E402
 
-from helpers.clean import choose_face_step, clean_images, near_pairs  # noqa: E402
+from helpers.clean import clean_images  # noqa: E402
+from helpers.clean_faces import choose_face_step  # noqa: E402
+from helpers.duplicates import near_pairs  # noqa: E402
 from helpers.images import class_folders, iter_files  # noqa: E402
 from helpers.synthetic import generate_dataset  # noqa: E402
 

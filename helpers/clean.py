@@ -8,49 +8,51 @@ and every file appears exactly once in the report with its outcome and reason.
 
 Beyond "can it be decoded", it does what a careful person sorting photos does: exact copies
 (same bytes) and near copies (the same picture resized, re-encoded or brightened, found by a
-perceptual hash) are kept once, the same picture in two classes is a label conflict for the
-user to settle, and, optionally (`faces`), each photo is cropped to its face by the kit's one
-face step (`helpers.faces`): `choose_face_step` first decides, for the whole folder, whether it
-holds photos to crop or pictures that already are face crops. Identical copies that
-`helpers.collect.import_folder` left out of the data folder (recorded as already_present in its
-manifest) are listed too, as duplicates, so every imported source file is in the report, and
-so is every folder or special file that `helpers.images.iter_files` left out (a folder that
-cannot be read, a link out of the data folder, a named pipe).
+perceptual hash; `helpers.duplicates`) are kept once, the same picture in two classes is a
+label conflict for the user to settle, and, optionally (`faces`), each photo is cropped to its
+face by the kit's one face step (`helpers.faces`; `helpers.clean_faces.choose_face_step` first
+decides, for the whole folder, whether it holds photos to crop or pictures that already are
+face crops). Identical copies that `helpers.collect.import_folder` left out of the data folder
+(recorded as already_present in its manifest) are listed too, as duplicates, so every imported
+source file is in the report, and so is every folder or special file that
+`helpers.images.iter_files` left out (a folder that cannot be read, a link out of the data
+folder, a named pipe).
 
 Each file is decoded once: the decoded picture gives the perceptual hash, the face step's
-crops and the converted copy (written to a staging folder until the outcomes are known).
-Copies get names that are unique in their class, valid UTF-8 and at most `MAX_NAME_BYTES`
-long (`output_names`), keep the original's permission bits, and `check_copies` makes sure the
-report and the folders agree at the end.
+crops and the converted copy (written to a staging folder until the outcomes are known;
+`helpers.copies`). Copies get names (`helpers.names`) that are unique in their class, valid
+UTF-8 and at most `MAX_NAME_BYTES` long (`output_names`), keep the original's permission bits,
+and `check_copies` makes sure the report and the folders agree at the end.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
-import unicodedata
-import warnings
 from collections.abc import Iterable
-from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import imagehash
-import numpy as np
 import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers.clean_faces import apply_faces
 from helpers.collect import MANIFEST_NAME, copies_left_out
+from helpers.copies import (
+    FATAL_WRITE_ERRORS,
+    STAGING,
+    Staging,
+    inspect_format,
+    keep_mode,
+)
+from helpers.duplicates import mark_duplicates, mark_near_duplicates, set_aside
 from helpers.faces import (
-    FOLDER_SAMPLE,
     FaceResult,
-    FaceRules,
     FaceStep,
     crop_face,
     find_faces,
-    folder_framing,
 )
 from helpers.images import (
     REASONS,
@@ -62,6 +64,7 @@ from helpers.images import (
     open_image,
     sha256_of,
 )
+from helpers.names import MAX_NAME_BYTES, readable_name, unique_name
 from helpers.workspace import (
     ARTEFACTS,
     OUTPUT_MARKER,
@@ -70,9 +73,6 @@ from helpers.workspace import (
     write_error,
 )
 
-#: Formats and modes that are copied byte-for-byte; anything else is converted to PNG.
-PLAIN_FORMATS = frozenset({"JPEG", "PNG", "BMP"})
-PLAIN_MODES = frozenset({"RGB", "L"})
 REPORT_COLUMNS = [
     "file", "class", "outcome", "reason", "detail", "width", "height", "format", "sha256",
     "phash", "face", "face_box", "output",
@@ -83,16 +83,6 @@ USABLE_OUTCOMES = ("kept", "converted", "cropped")
 REPORT_NAME = ARTEFACTS["cleaning_report"].path
 #: Side of the perceptual hash: HASH_SIZE**2 = 256 bits per image.
 HASH_SIZE = 16
-#: Longest name, in bytes of UTF-8, that a copy in clean/ or set_aside/ gets: the limit of
-#: ext4, APFS and NTFS. A longer one is shortened, keeping its start, a tag and its extension.
-MAX_NAME_BYTES = 255
-#: Hex digits of the tag (from the original's path) that tells apart two copies whose names
-#: would be the same, or a name that was shortened.
-NAME_TAG_LENGTH = 8
-#: Write errors that stop cleaning: the work folder itself cannot take the copies (disk full,
-#: no permission). Any other error writing one copy sets that file aside (`copy_failed`).
-FATAL_WRITE_ERRORS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC),
-                                errno.EACCES, errno.EPERM, errno.EROFS})
 #: Reasons only the cleaning report gives, beyond the decoder's (`helpers.images.REASONS`).
 CLEAN_REASONS = {
     **SKIP_REASONS,
@@ -105,107 +95,6 @@ REPORT_REASONS = {**REASONS, **CLEAN_REASONS}
 #: not a photo at all, an `ignored` one.
 _SKIP_OUTCOMES = {"unreadable_folder": "set_aside", "outside_link": "set_aside",
                   "not_a_file": "ignored"}
-#: Subfolder of clean/ where converted copies and face crops wait until the outcomes are known
-#: (hidden: nothing later reads it, and it is removed at the end).
-_STAGING = ".staging"
-#: An extension longer than this is not kept apart when a name is shortened.
-_MAX_EXTENSION = 8
-
-
-def _inspect(path: Path) -> tuple[str, str]:
-    """The file's format, and why it should be re-saved as PNG ('' if it can be copied as is),
-    from its header only: nothing is decoded (a PNG's EXIF after its pixels is not read;
-    `open_image` still applies it, so training sees the picture upright)."""
-    with warnings.catch_warnings(), Image.open(path) as img:
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS guards
-        header_exif = img.format != "PNG" or "exif" in img.info  # else getexif decodes it all
-        orientation = img.getexif().get(0x0112, 1) if header_exif else 1
-        if img.format not in PLAIN_FORMATS:
-            return img.format, f"{img.format} converted to PNG"
-        if img.mode not in PLAIN_MODES:
-            return img.format, f"{img.mode} image converted to RGB PNG"
-        if orientation not in (None, 1):
-            return img.format, "EXIF rotation applied"
-        return img.format, ""
-
-
-def keep_mode(src: Path, target: Path) -> None:
-    """Give `target` the permission bits of `src` (a private photo stays private), keeping
-    it readable and writable for its owner so the kit can move and replace it."""
-    mode = (src.stat().st_mode & 0o777) | 0o600
-    try:
-        target.chmod(mode)
-    except PermissionError:  # file systems without Unix permissions (FAT, some network drives)
-        pass
-
-
-def copy_usable(src: Path, target: Path) -> tuple[Path, str]:
-    """Copy an image that passed cleaning to `target`, or re-save it as PNG (`target` + .png)
-    when its format, mode or EXIF rotation needs it; either way with `src`'s permission bits,
-    and under another name (`free_path`) if that one is taken. Returns the path written and
-    what was converted ('' for a plain copy)."""
-    _, conversion = _inspect(src)
-    if conversion:
-        target = target.with_name(target.name + ".png")
-    target = free_path(target, str(src))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if conversion:
-        open_image(src).save(target, format="PNG")
-    else:
-        shutil.copyfile(src, target)
-    keep_mode(src, target)
-    return target, conversion
-
-
-def readable_name(name: str) -> str:
-    """`name` as valid UTF-8: a byte that was not UTF-8 (a Latin-1 name from an old camera,
-    which Python keeps as a surrogate) becomes %XX, so `café.png` in Latin-1 is `caf%E9.png`."""
-    return "".join(
-        (f"%{ord(c) - 0xDC00:02X}" if 0xDC80 <= ord(c) <= 0xDCFF else "\ufffd")
-        if 0xD800 <= ord(c) <= 0xDFFF else c for c in name)
-
-
-def _tagged(name: str, tag: str, shorten: bool) -> str:
-    """`name` with `~tag` before its extension, cut (by bytes, never inside a character) so
-    the whole fits `MAX_NAME_BYTES`."""
-    suffix = PurePosixPath(name).suffix
-    extension = suffix if 1 < len(suffix) <= _MAX_EXTENSION else ""
-    stem = name[: len(name) - len(extension)]
-    end = f"~{tag}{extension}"
-    room = MAX_NAME_BYTES - len(end.encode())
-    if shorten:
-        stem = stem.encode()[:room].decode("utf-8", "ignore")
-    return stem + end
-
-
-def _folded(name: str) -> str:
-    """`name` as a disk that ignores case and Unicode normalisation (macOS, Windows) sees it."""
-    return unicodedata.normalize("NFC", name).casefold()
-
-
-def unique_name(name: str, key: str, taken: set[str]) -> str:
-    """A name for a copy, from `name` (made `readable_name`): as it is if it fits
-    `MAX_NAME_BYTES` and no name in `taken` is the same (ignoring case and Unicode
-    normalisation, as macOS and Windows do); else shortened and/or tagged with a hash of `key`
-    (the original's path), so it is the same on every run. The name chosen is added to
-    `taken` (as `_folded` compares it)."""
-    name = readable_name(name)
-    too_long = len(name.encode()) > MAX_NAME_BYTES
-    tag = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:NAME_TAG_LENGTH]
-    candidate, n = (_tagged(name, tag, True) if too_long else name), 1
-    while _folded(candidate) in taken:
-        candidate = _tagged(name, tag if n == 1 else f"{tag}-{n}", True)
-        n += 1
-    taken.add(_folded(candidate))
-    return candidate
-
-
-def free_path(target: Path, key: str) -> Path:
-    """`target`, renamed by `unique_name` (tagged from `key`) if a file in its folder already
-    has that name or it is too long: a copy never replaces another."""
-    folder = target.parent
-    taken = {_folded(p.name) for p in folder.iterdir()} if folder.is_dir() else set()
-    return target.with_name(unique_name(target.name, key, taken))
 
 
 def _copy_name(row: pd.Series) -> str | None:
@@ -250,7 +139,7 @@ def check_copies(report: pd.DataFrame, work_dir: str | Path) -> None:
     outputs = report.loc[report["output"].fillna("") != "", "output"]
     on_disk = {p.relative_to(work_dir).as_posix() for folder in ("clean", "set_aside")
                for p in (work_dir / folder).rglob("*")
-               if p.is_file() and p.name != OUTPUT_MARKER and _STAGING not in p.parts}
+               if p.is_file() and p.name != OUTPUT_MARKER and STAGING not in p.parts}
     problems = {
         "shared by two rows": sorted(set(outputs[outputs.duplicated()])),
         "missing": sorted(set(outputs) - on_disk),
@@ -260,32 +149,6 @@ def check_copies(report: pd.DataFrame, work_dir: str | Path) -> None:
     if wrong:
         raise RuntimeError(f"The cleaning report and the copies in {work_dir} disagree: "
                            f"{wrong}. Run notebook 02_clean_data again to make both afresh.")
-
-
-class _Staging:
-    """Converted copies and face crops, written from the one decoding of each file, waiting in
-    `clean/.staging/` until the outcomes are known; keyed by (file, face)."""
-
-    def __init__(self, clean_dir: Path):
-        self.folder = clean_dir / _STAGING
-        self.paths: dict[tuple[str, str], Path] = {}
-        self.errors: dict[tuple[str, str], str] = {}
-
-    def save(self, key: tuple[str, str], img: Image.Image) -> None:
-        path = self.folder / f"{len(self.paths) + len(self.errors)}.png"
-        try:
-            self.folder.mkdir(exist_ok=True)
-            img.save(path, format="PNG")
-        except OSError as err:
-            if err.errno in FATAL_WRITE_ERRORS:
-                raise write_error(self.folder.parent, err) from err
-            path.unlink(missing_ok=True)
-            self.errors[key] = err.strerror or str(err)
-            return
-        self.paths[key] = path
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def why_unreadable(folder: Path) -> str:
@@ -321,7 +184,7 @@ def _check_file(path: Path, row: dict, min_size: int) -> Image.Image | None:
         return None
     try:
         row["sha256"] = sha256_of(path)
-        image_format, conversion = _inspect(path)
+        image_format, conversion = inspect_format(path)
     except OSError as err:  # gone or unreadable since it was decoded
         row.update(outcome="set_aside", reason="unreadable", detail=str(err))
         return None
@@ -373,15 +236,39 @@ def clean_images(
     clean_dir = prepare_output_folder(work.path("clean"), data_dir)
     work.path("cleaning_report").unlink(missing_ok=True)  # it described the clean/ just emptied
     prepare_output_folder(work.path("set_aside"), data_dir)
-    crop_photos = faces is not None and faces.mode == "photos"
+    staging = Staging(clean_dir)
+    rows, found = _check_files(data_dir, classes, min_size, faces, staging)
+    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    mark_duplicates(report)
+    if near_duplicate_distance is not None:
+        mark_near_duplicates(report, near_duplicate_distance)
+    if faces is not None and faces.mode == "face_crops":
+        usable = report["outcome"].isin(["kept", "converted"])
+        report.loc[usable, "detail"] = [
+            f"{d}; a face crop, kept whole" if d else "a face crop, kept whole"
+            for d in report.loc[usable, "detail"]]
+    elif faces is not None and faces.mode == "photos":
+        report = apply_faces(report, found, faces.rules)
+    report = _add_import_copies(report, data_dir)
+    for cls in classes:  # a class with no usable image still has its (empty) folder
+        (clean_dir / readable_name(cls.name)).mkdir(exist_ok=True)
+    _write_copies(report, data_dir, work_dir, staging)
+    staging.remove()
+    check_copies(report, work_dir)
+    return report
 
+
+def _check_files(data_dir: Path, classes: list[Path], min_size: int, faces: FaceStep | None,
+                 staging: Staging) -> tuple[list[dict], dict[str, FaceResult]]:
+    """Every file's report row (decoded once); face crops and converted pictures staged.
+    Returns the rows and, when photos are cropped, each file's faces."""
+    crop_photos = faces is not None and faces.mode == "photos"
     rows: list[dict] = []
     files = []
     for cls in classes:
         skipped: list[tuple[Path, str]] = []
         files += [(cls, f) for f in iter_files(cls, include_hidden=True, skipped=skipped)]
         rows += _skipped_rows(data_dir, cls, skipped)
-    staging = _Staging(clean_dir)
     found: dict[str, FaceResult] = {}
     for cls, path in tqdm(files, desc="Checking images", unit="file"):
         rel = path.relative_to(data_dir).as_posix()
@@ -402,22 +289,13 @@ def clean_images(
             staging.save((rel, str(n) if len(crops) > 1 else ""), crop_face(img, box))
         if row["outcome"] == "converted" and not crops:
             staging.save((rel, ""), img)
+    return rows, found
 
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    _mark_duplicates(report)
-    if near_duplicate_distance is not None:
-        _mark_near_duplicates(report, near_duplicate_distance)
-    if faces is not None and faces.mode == "face_crops":
-        usable = report["outcome"].isin(["kept", "converted"])
-        report.loc[usable, "detail"] = [
-            f"{d}; a face crop, kept whole" if d else "a face crop, kept whole"
-            for d in report.loc[usable, "detail"]]
-    elif crop_photos:
-        report = _apply_faces(report, found, faces.rules)
-    report = _add_import_copies(report, data_dir)
 
-    for cls in classes:  # a class with no usable image still has its (empty) folder
-        (clean_dir / readable_name(cls.name)).mkdir(exist_ok=True)
+def _write_copies(report: pd.DataFrame, data_dir: Path, work_dir: Path,
+                  staging: Staging) -> None:
+    """Write each row's copy where `output_names` says and record it in `output`; a copy that
+    cannot be written sets its row aside, a full disk or missing permission stops."""
     for i, target in output_names(report).items():
         row = report.loc[i]
         try:
@@ -425,14 +303,11 @@ def clean_images(
         except OSError as err:
             if err.errno in FATAL_WRITE_ERRORS:
                 raise write_error((work_dir / target).parent, err) from err
-            _set_aside(report, i, "copy_failed",
+            set_aside(report, i, "copy_failed",
                        f"{CLEAN_REASONS['copy_failed']}: {err.strerror or err} (was "
                        f"{row['outcome']}{': ' + row['detail'] if row['detail'] else ''})")
             continue
         report.loc[i, ["output", "detail"]] = [target, _with_rename(row, Path(target).name)]
-    staging.remove()
-    check_copies(report, work_dir)
-    return report
 
 
 def _with_rename(row: pd.Series, name: str) -> str:
@@ -446,7 +321,7 @@ def _with_rename(row: pd.Series, name: str) -> str:
     return f"{row['detail']}; {note}" if row["detail"] else note
 
 
-def _write_copy(row: pd.Series, data_dir: Path, target: Path, staging: _Staging) -> None:
+def _write_copy(row: pd.Series, data_dir: Path, target: Path, staging: Staging) -> None:
     """Copy one file into the clean or set-aside folder byte for byte, or move its converted
     copy or face crop there from `staging`; with the original's permission bits."""
     src = data_dir / row["file"]  # an import copy's `file` is absolute: its original
@@ -481,151 +356,6 @@ def _add_import_copies(report: pd.DataFrame, data_dir: Path) -> pd.DataFrame:
                    **{"class": copy["class"]})
         rows.append(row)
     return pd.concat([report, pd.DataFrame(rows, columns=REPORT_COLUMNS)], ignore_index=True)
-
-
-def _set_aside(report: pd.DataFrame, i: int, reason: str, detail: str) -> None:
-    report.loc[i, ["outcome", "reason", "detail"]] = ["set_aside", reason, detail]
-
-
-def _mark_duplicates(report: pd.DataFrame) -> None:
-    """Set aside exact copies: a second copy in the same class, every copy across classes."""
-    usable = report["outcome"].isin(["kept", "converted"])
-    for _, group in report[usable].groupby("sha256", sort=False):
-        classes = group["class"].unique()
-        if len(classes) > 1:
-            for i in group.index:
-                others = ", ".join(group.loc[group.index != i, "file"])
-                _set_aside(report, i, "label_conflict", f"same image as {others}")
-            continue
-        first = group.index[0]
-        for i in group.index[1:]:
-            _set_aside(report, i, "duplicate", f"exact copy of {report.at[first, 'file']}")
-
-
-def near_pairs(bits: np.ndarray, max_distance: int, block: int = 2048) -> list[list[int]]:
-    """For each row of `bits` (0/1 hashes, one per row), the earlier rows within `max_distance`
-    differing bits. Hamming distances are computed block by block as one matrix product
-    (|a| + |b| - 2 a.b), so 100,000 hashes take a minute of BLAS, not hours of Python."""
-    as_float = bits.astype(np.float32)
-    ones = as_float.sum(axis=1)
-    earlier: list[list[int]] = [[] for _ in range(len(bits))]
-    for start in range(0, len(bits), block):
-        stop = min(start + block, len(bits))
-        products = as_float[start:stop] @ as_float[:stop].T
-        distances = ones[start:stop, None] + ones[None, :stop] - 2 * products
-        rows, cols = np.nonzero(distances <= max_distance + 0.5)
-        for r, c in zip(rows + start, cols):
-            if c < r:
-                earlier[r].append(int(c))
-    return earlier
-
-
-def _mark_near_duplicates(report: pd.DataFrame, max_distance: int) -> None:
-    """Set aside near copies: in one class all but the largest, across classes every copy.
-
-    Images are visited largest first; each is compared with the ones visited before it that
-    were not near copies themselves.
-    """
-    usable = report[report["outcome"].isin(["kept", "converted"])]
-    order = (usable["width"] * usable["height"]).sort_values(ascending=False, kind="stable").index
-    if not len(order):
-        return
-    bits = np.array([imagehash.hex_to_hash(report.at[i, "phash"]).hash.ravel() for i in order])
-    candidates = near_pairs(bits, max_distance)
-    kept: set[int] = set()  # positions in `order` of the images that others are compared with
-    for pos, i in enumerate(order):
-        close = sorted((int((bits[k] != bits[pos]).sum()), order[k])
-                       for k in candidates[pos] if k in kept)
-        conflicts = [j for _, j in close if report.at[j, "class"] != report.at[i, "class"]]
-        if conflicts:
-            for j in conflicts:
-                _set_aside(report, j, "label_conflict", f"looks like {report.at[i, 'file']}")
-            others = ", ".join(report.loc[conflicts, "file"])
-            _set_aside(report, i, "label_conflict", f"looks like {others}")
-        elif close:
-            distance, j = close[0]
-            _set_aside(report, i, "near_duplicate",
-                       f"near copy of {report.at[j, 'file']} ({distance} of "
-                       f"{bits.shape[1]} hash bits differ)")
-            continue
-        kept.add(pos)
-
-
-def _apply_faces(report: pd.DataFrame, found: dict[str, FaceResult],
-                 rules: FaceRules) -> pd.DataFrame:
-    """Turn the face step's verdict on each still-usable image (`found`, by file) into an
-    outcome; a group photo cropped face by face (`rules.every_face`) gets one row per face."""
-    out: list[dict] = []
-    for row in report.to_dict("records"):
-        if row["outcome"] not in ("kept", "converted"):
-            out.append(row)
-            continue
-        result = found[row["file"]]
-        conversion = row["detail"]
-        if result.verdict == "crop":
-            for n, box in enumerate(result.crops, start=1):
-                out.append({**row, "outcome": "cropped", "detail": result.detail,
-                            "face": str(n) if len(result.crops) > 1 else "",
-                            "face_box": ",".join(map(str, box))})
-            continue
-        if result.verdict == "face_crop" or rules.keep_unmatched:
-            detail = result.detail
-            if result.verdict != "face_crop":  # kept uncropped; the reason says why
-                row["reason"] = result.verdict
-                detail += ", kept uncropped"
-            row["detail"] = f"{conversion}; {detail}" if conversion else detail
-        else:
-            row.update(outcome="set_aside", reason=result.verdict, detail=result.detail)
-        out.append(row)
-    return pd.DataFrame(out, columns=REPORT_COLUMNS)
-
-
-def _image_sizes(data_dir: Path) -> dict[Path, tuple[int, int]]:
-    """The pixel size of every readable image under `data_dir`'s class folders (headers only)."""
-    sizes = {}
-    for folder in class_folders(data_dir):
-        for path in iter_files(folder):
-            try:
-                with warnings.catch_warnings(), Image.open(path) as img:
-                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                    sizes[path] = img.size
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                continue
-    return sizes
-
-
-def choose_face_step(
-    data_dir: str | Path, crop_faces: bool | None, rules: FaceRules | None = None,
-    generated: bool = False,
-) -> FaceStep:
-    """Decide once, for the whole data folder, what the face step does (see `FaceStep`).
-
-    `crop_faces`: False, no face step; True, every picture goes through the per-picture rule
-    (`find_faces`); None (automatic), drawn faces (`generated`) get none, and an imported
-    folder that already is face crops (FER, passport photos: nearly all one small, square-ish
-    size, with faces filling the frame) is kept whole, otherwise treated as photos.
-    """
-    rules = rules or FaceRules()
-    if crop_faces is False or (crop_faces is None and generated):
-        why = "drawn faces: the detector misses many cartoons" if generated else "CROP_FACES=False"
-        return FaceStep("none", rules, f"no face step ({why}): pictures are used whole")
-    if crop_faces:
-        return FaceStep("photos", rules, "CROP_FACES=True: every picture is cropped to its face")
-    sizes = _image_sizes(Path(data_dir))
-    paths = sorted(sizes)
-    common = pd.Series([sizes[p] for p in paths]).mode()
-    same = [p for p in paths if len(common) and sizes[p] == common.iloc[0]]
-    step = max(1, len(same) // FOLDER_SAMPLE)
-    sample = []
-    for path in same[::step][:FOLDER_SAMPLE]:
-        try:
-            sample.append(open_image(path))
-        except ImageError:
-            continue
-    crops, margin, detail = folder_framing(list(sizes.values()), sample, rules)
-    if crops:
-        return FaceStep("face_crops", replace(rules, margin=margin), detail)
-    return FaceStep("photos", rules, f"{detail}; each picture is cropped to its face")
 
 
 def summarize_report(report: pd.DataFrame) -> pd.DataFrame:

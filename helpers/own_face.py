@@ -25,7 +25,6 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps
 from sklearn.model_selection import train_test_split
 
 from helpers.images import open_image, to_array
@@ -89,12 +88,6 @@ def stand_in_faces(work: Work, per_class: int = PER_CLASS, seed: int = 42) -> Pa
     generate_dataset(folder, n_per_class=per_class, seed=seed + 9000, dirty=False)
     (folder / "README.txt").write_text(STAND_IN_NOTE + "\n", encoding="utf-8")
     return folder
-
-
-def shifted_style(img: Image.Image) -> Image.Image:
-    """A picture in another style: the photo negative of its greys (for tests: pictures the
-    start model has never seen in that form, with the same shapes)."""
-    return ImageOps.invert(ImageOps.grayscale(img)).convert("RGB")
 
 
 @dataclass

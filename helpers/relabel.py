@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from helpers.clean import readable_name
+from helpers.names import readable_name
 from helpers.pipeline import make_dataset
 from helpers.review import current_mark, review_keys
 

@@ -22,8 +22,10 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers.clean import REPORT_NAME, check_copies, copy_usable, free_path, readable_name
+from helpers.clean import REPORT_NAME, check_copies
+from helpers.copies import copy_usable
 from helpers.images import ImageError, open_image
+from helpers.names import free_path, readable_name
 from helpers.plots import show_images
 from helpers.workspace import write_table
 
@@ -31,7 +33,7 @@ from helpers.workspace import write_table
 #: class (the kit is binary).
 MARKS = ("keep", "set_aside", "move")
 #: Prefix of a moved copy's name in the other class's clean folder (a name already there gets
-#: a tag instead of being replaced: `helpers.clean.free_path`).
+#: a tag instead of being replaced: `helpers.names.free_path`).
 MOVED_PREFIX = "from_{}__"
 _BLANKS = {"reason": "", "detail": "", "output": ""}
 

@@ -13,7 +13,6 @@ its `IMAGES` parameter instead.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,18 +21,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from helpers.images import IMAGE_EXTENSIONS, readable
+from helpers.names import fit_name, name_limit
 from helpers.plots import show_faces
 from helpers.predict import Classifier, classify_images, json_line
-
-#: Longest file name, in bytes, where the file system does not say (`os.pathconf`).
-NAME_MAX_BYTES = 255
-
-
-def _name_limit(folder: Path) -> int:
-    try:
-        return os.pathconf(folder, "PC_NAME_MAX")
-    except (AttributeError, OSError, ValueError):  # no pathconf (Windows), or no answer
-        return NAME_MAX_BYTES
 
 
 def _base_name(name: str) -> str:
@@ -43,21 +33,15 @@ def _base_name(name: str) -> str:
     return name if name.strip(". ") else "upload"
 
 
-def _fit(stem: str, ending: str, limit: int) -> str:
-    """`stem + ending` with the stem cut, between characters, to fit `limit` UTF-8 bytes."""
-    room = max(limit - len(ending.encode()), 1)
-    return stem.encode()[:room].decode("utf-8", "ignore") + ending
-
-
 def save_upload(folder: Path, name: str, content: bytes) -> Path:
     """Write `content` under `folder` by a new name made from `name`: `name`, then `name_1`,
     ... (exclusive creation: never over a file, never through a link)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = _base_name(name)
     suffix = Path(name).suffix if Path(name).suffix.lower() in IMAGE_EXTENSIONS else ""
-    stem, limit = name[:len(name) - len(suffix)], _name_limit(folder)
+    stem, limit = name[:len(name) - len(suffix)], name_limit(folder)
     for n in itertools.count():
-        path = folder / _fit(stem, f"_{n}{suffix}" if n else suffix, limit)
+        path = folder / fit_name(stem, f"_{n}{suffix}" if n else suffix, limit)
         try:
             file = open(path, "xb")
         except FileExistsError:

@@ -30,17 +30,6 @@ import pandas as pd
 OUTPUT_MARKER = ".made-by-course-kit"
 
 
-def require(path: str | Path, made_by: str) -> Path:
-    """Return `path` if it exists, else raise FileNotFoundError naming the notebook to run first."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} does not exist yet: run notebook {made_by} first "
-            "(with the same WORK_DIR and DATA_DIR parameters)."
-        )
-    return path
-
-
 @dataclass(frozen=True)
 class Artefact:
     """One file or folder the course keeps in WORK_DIR."""

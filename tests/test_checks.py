@@ -16,6 +16,7 @@ from keras import layers
 
 from conftest import save_brightness_model
 from helpers import checks
+from helpers import checks_after_training as after_training
 from helpers.checks import NotYet
 from helpers.model import build_model
 from helpers.own_face import convolutional_base
@@ -73,12 +74,12 @@ def test_every_checker_says_not_done_on_the_placeholder(model, tmp_path):
         6: lambda: checks.check_loss(...),
         7: lambda: checks.check_early_stopping_monitor(..., None, 10, 12),
         8: lambda: checks.check_prediction(8, ..., predictions),
-        9: lambda: checks.check_recall_threshold(..., [1], [0.5], 0.9),
-        10: lambda: checks.check_precision_recall(..., 0.5, [1], [1]),
-        11: lambda: checks.check_prediction_by_hand(..., "sad", None, np.zeros((4, 4, 1))),
-        12: lambda: checks.check_gradcam_layer(model, ...),
-        13: lambda: checks.check_frozen_base(..., model),
-        14: lambda: checks.check_picture_loss(..., 0, 0.9),
+        9: lambda: after_training.check_recall_threshold(..., [1], [0.5], 0.9),
+        10: lambda: after_training.check_precision_recall(..., 0.5, [1], [1]),
+        11: lambda: after_training.check_prediction_by_hand(..., "sad", None, np.zeros((4, 4, 1))),
+        12: lambda: after_training.check_gradcam_layer(model, ...),
+        13: lambda: after_training.check_frozen_base(..., model),
+        14: lambda: after_training.check_picture_loss(..., 0, 0.9),
     }
     assert sorted(calls) == sorted(checks.EXERCISES)
     for exercise, call in calls.items():
@@ -113,11 +114,11 @@ def test_no_first_try_names_the_answer(model, tmp_path):
         5: (checks.check_parameter_count, 9, 1153, model),
         6: (checks.check_loss, "mse"),
         7: (checks.check_early_stopping_monitor, "loss", None, 10, 12),
-        9: (checks.check_recall_threshold, 0.2, y, p, 0.9),
-        10: (checks.check_precision_recall, 0.1, 0.2, y, (p > 0.5).astype(int)),
-        12: (checks.check_gradcam_layer, model, 1),
-        13: (checks.check_frozen_base, convolutional_base(model), model),
-        14: (checks.check_picture_loss, 1.0, 0, 0.9),
+        9: (after_training.check_recall_threshold, 0.2, y, p, 0.9),
+        10: (after_training.check_precision_recall, 0.1, 0.2, y, (p > 0.5).astype(int)),
+        12: (after_training.check_gradcam_layer, model, 1),
+        13: (after_training.check_frozen_base, convolutional_base(model), model),
+        14: (after_training.check_picture_loss, 1.0, 0, 0.9),
     }
     for exercise, (call, *args) in wrong.items():
         message = fails_with(call, *args, words="", exercise=exercise)
@@ -274,35 +275,35 @@ def test_recall_threshold(capsys):
     y = np.array([1] * 10 + [0] * 10)
     p = np.concatenate([np.linspace(0.35, 0.95, 10), np.linspace(0.05, 0.6, 10)])
     # 9 of 10 sad faces are at or above 0.4167: the highest 0.01 step is 0.41
-    out = passes(checks.check_recall_threshold, 0.41, y, p, 0.9, capsys=capsys, exercise=9)
+    out = passes(after_training.check_recall_threshold, 0.41, y, p, 0.9, capsys=capsys, exercise=9)
     assert "recall is 90.0%" in out
     assert "at 0.5 recall is 70.0%, so the threshold goes below 0.5: lower, to find more" in out
     assert "40.0% of the happy faces are called sad (at 0.5: 20.0%)" in out
-    out = passes(checks.check_recall_threshold, 0.61, y, p, 0.6, capsys=capsys, exercise=9)
+    out = passes(after_training.check_recall_threshold, 0.61, y, p, 0.6, capsys=capsys, exercise=9)
     assert "threshold goes above 0.5: higher, for fewer false alarms" in out  # 60% reached
-    fails_with(checks.check_recall_threshold, 0.5, y, p, 0.9, words="lower the threshold",
+    fails_with(after_training.check_recall_threshold, 0.5, y, p, 0.9, words="lower the threshold",
                exercise=9)
-    message = fails_with(checks.check_recall_threshold, 0.2, y, p, 0.9,
+    message = fails_with(after_training.check_recall_threshold, 0.2, y, p, 0.9,
                          words="a higher threshold does too", exercise=9)
     assert "0.41" not in message
-    fails_with(checks.check_recall_threshold, 1.5, y, p, 0.9, words="between 0 and 1",
+    fails_with(after_training.check_recall_threshold, 1.5, y, p, 0.9, words="between 0 and 1",
                exercise=9)
 
 
 def test_precision_recall(capsys):
     y_true = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
     y_pred = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0])  # TP 3, FN 1, FP 2
-    passes(checks.check_precision_recall, 3 / 5, 3 / 4, y_true, y_pred, capsys=capsys,
+    passes(after_training.check_precision_recall, 3 / 5, 3 / 4, y_true, y_pred, capsys=capsys,
            exercise=10)
-    fails_with(checks.check_precision_recall, 3 / 4, 3 / 5, y_true, y_pred,
+    fails_with(after_training.check_precision_recall, 3 / 4, 3 / 5, y_true, y_pred,
                words="That is the recall", exercise=10)
-    fails_with(checks.check_precision_recall, 3 / 5, 3 / 5, y_true, y_pred,
+    fails_with(after_training.check_precision_recall, 3 / 5, 3 / 5, y_true, y_pred,
                words="of the faces that were sad", exercise=10)
     never_sad = np.zeros_like(y_true)  # a model that calls no face sad: precision is 0 / 0
     with np.errstate(invalid="ignore"):
-        passes(checks.check_precision_recall, np.int64(0) / np.int64(0), 0.0, y_true, never_sad,
-               capsys=capsys, exercise=10)
-    fails_with(checks.check_precision_recall, 0.5, 0.0, y_true, never_sad,
+        passes(after_training.check_precision_recall, np.int64(0) / np.int64(0), 0.0, y_true,
+               never_sad, capsys=capsys, exercise=10)
+    fails_with(after_training.check_precision_recall, 0.5, 0.0, y_true, never_sad,
                words="is not the precision", exercise=10)
 
 
@@ -310,11 +311,11 @@ def test_prediction_by_hand(tmp_path, capsys):
     path = save_brightness_model(tmp_path / "model" / "model.keras", size=8, threshold=0.6)
     classifier = load_classifier(path)
     image = np.full((8, 8, 3), 0.55 * 255, dtype="float32")  # P(sad) 0.55: below 0.6, happy
-    passes(checks.check_prediction_by_hand, image[np.newaxis], "happy", classifier, image,
+    passes(after_training.check_prediction_by_hand, image[np.newaxis], "happy", classifier, image,
            capsys=capsys, exercise=11)
-    fails_with(checks.check_prediction_by_hand, image, "happy", classifier, image,
+    fails_with(after_training.check_prediction_by_hand, image, "happy", classifier, image,
                words="one more axis in front", exercise=11)
-    fails_with(checks.check_prediction_by_hand, image[np.newaxis], "sad", classifier, image,
+    fails_with(after_training.check_prediction_by_hand, image[np.newaxis], "sad", classifier, image,
                words="threshold 0.60", exercise=11)
 
 
@@ -322,12 +323,13 @@ def test_gradcam_layer(model, capsys):
     kinds = [type(layer).__name__ for layer in model.layers]
     last_relu = len(kinds) - 1 - kinds[::-1].index("ReLU")
     first_relu = kinds.index("ReLU")
-    passes(checks.check_gradcam_layer, model, last_relu, capsys=capsys, exercise=12)
-    fails_with(checks.check_gradcam_layer, model, last_relu + 1, words="pooling", exercise=12)
-    fails_with(checks.check_gradcam_layer, model, kinds.index("Flatten"),
+    passes(after_training.check_gradcam_layer, model, last_relu, capsys=capsys, exercise=12)
+    fails_with(after_training.check_gradcam_layer, model, last_relu + 1, words="pooling",
+               exercise=12)
+    fails_with(after_training.check_gradcam_layer, model, kinds.index("Flatten"),
                words="no width and height", exercise=12)
-    fails_with(checks.check_gradcam_layer, model, first_relu, words="edges", exercise=12)
-    fails_with(checks.check_gradcam_layer, model, 99, words="expected a layer number",
+    fails_with(after_training.check_gradcam_layer, model, first_relu, words="edges", exercise=12)
+    fails_with(after_training.check_gradcam_layer, model, 99, words="expected a layer number",
                exercise=12)
 
 

@@ -14,11 +14,11 @@ from PIL import Image, ImageEnhance
 from helpers.clean import (
     USABLE_OUTCOMES,
     clean_images,
-    near_pairs,
     set_aside_table,
     summarize_report,
 )
 from helpers.collect import import_folder
+from helpers.duplicates import near_pairs
 from helpers.images import REASONS
 from helpers.review import apply_review
 from helpers.synthetic import draw_face, generate_dataset

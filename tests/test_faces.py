@@ -21,7 +21,8 @@ from conftest import (
     scene,
     side_by_side,
 )
-from helpers.clean import USABLE_OUTCOMES, choose_face_step, clean_images
+from helpers.clean import USABLE_OUTCOMES, clean_images
+from helpers.clean_faces import choose_face_step
 from helpers.faces import FaceRules, FaceStep, crop_box, detect_faces, find_faces
 from helpers.images import model_view, open_image, to_array
 from helpers.predict import classify_images, load_classifier

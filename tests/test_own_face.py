@@ -10,7 +10,8 @@ from PIL import Image, ImageEnhance
 
 from conftest import save_brightness_model
 from helpers import own_face
-from helpers.checks import NotYet, check_frozen_base
+from helpers.checks import NotYet
+from helpers.checks_after_training import check_frozen_base
 from helpers.faces import FaceStep
 from helpers.images import to_array
 from helpers.model import conv_block, preprocessing_layers

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import save_brightness_model, write_image
-from helpers.checks import NotYet, check_picture_loss
+from helpers.checks import NotYet
+from helpers.checks_after_training import check_picture_loss
 from helpers.clean import check_copies, clean_images
 from helpers.relabel import (
     decisions_table,

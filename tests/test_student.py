@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import checks
+from helpers import checks, checks_after_training
 from helpers.course import main, notebooks
 from helpers.student import has_solution, make_student_copies, strip_solutions
 
@@ -121,7 +121,7 @@ def test_each_exercise_is_followed_by_its_checker_in_course_order():
                 assert len(calls) == 1, f"{path.name}: no check cell after {cell.source[:60]!r}"
                 given = re.search(r"^check_prediction\((\d+),", cells[i + 1].source, re.M)
                 checked.append(int(given[1]) if given else int(re.search(
-                    r"Exercise (\d+)", getattr(checks, calls[0]).__doc__)[1]))
+                    r"Exercise (\d+)", _checker(calls[0]).__doc__)[1]))
     numbers = checked
     assert numbers == sorted(checks.EXERCISES) and 8 <= len(numbers) <= 14  # + 09 and 10
     headings = [int(n) for path in notebooks() for cell in nbformat.read(path, 4).cells
@@ -173,3 +173,8 @@ def test_a_broken_notebook_is_named_and_nothing_is_written(tmp_path, damage):
     with pytest.raises(ValueError, match="03_explore_and_split.ipynb: no student copy"):
         make_student_copies([type(broken)(p) for p in copied], tmp_path / "student")
     assert not (tmp_path / "student").exists()
+
+
+def _checker(name: str):
+    """The exercise checker called `name`, from either module of checks."""
+    return getattr(checks, name, None) or getattr(checks_after_training, name)

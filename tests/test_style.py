@@ -90,3 +90,19 @@ def test_helpers_read_and_write_text_as_utf8_on_every_system():
     assert not found, found
     assert _text_io_without_encoding("p.read_text()\nopen(f)\nopen(f, 'rb')") == ["p.read_text()",
                                                                                   "open(f)"]
+
+
+def test_helpers_modules_and_functions_stay_small():
+    """No module of the kit over 400 lines, no function over 60 (DEVELOPERS.md's style)."""
+    import ast
+
+    too_long = []
+    for path in sorted((REPO / "helpers").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > 400:
+            too_long.append(f"{path.name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if (lines := node.end_lineno - node.lineno + 1) > 60:
+                    too_long.append(f"{path.name}: {node.name} has {lines} lines")
+    assert not too_long, too_long
