@@ -9,6 +9,7 @@
     python -m helpers.course classroom --out classroom/ --faces ~/fer   # ... with a real-face model
     python -m helpers.course catch-up 05    # stuck? make what 01-04 make, from the solutions
     python -m helpers.course colab --repo https://github.com/OWNER/REPO   # Colab badges, set-up
+    python -m helpers.course site           # the executed course as a website, in work/site
 
 Executed copies of the notebooks are saved (with their outputs) in `--out`; at the end a
 table shows how long each notebook took, followed by the final test metrics. The console shows
@@ -189,6 +190,12 @@ def _add_kit_commands(sub) -> None:
     classroom.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                            metavar=("NAME", "VALUE"), help="with --faces: a notebook parameter "
                            "for its training run, e.g. -p EPOCHS 10 (repeatable)")
+    site = sub.add_parser("site", help="build a static website of the executed course (the "
+                          "notebooks a run left, with their outputs; README, guides, docs)")
+    site.add_argument("--executed", type=Path, default=DEFAULT_PARAMETERS["WORK_DIR"] / "executed",
+                      help="the executed notebooks (default: work/executed, where run puts them)")
+    site.add_argument("--out", type=Path, default=DEFAULT_PARAMETERS["WORK_DIR"] / "site",
+                      help="folder for the site (default: work/site)")
     colab = sub.add_parser("colab", help="record the kit's public GitHub repository in "
                            "pyproject.toml and write the notebooks' Open in Colab badges, their "
                            "set-up cells and the README's links from it")
@@ -196,6 +203,18 @@ def _add_kit_commands(sub) -> None:
                        "[project.urls] Repository)")
     colab.add_argument("--ref", help="the git tag or branch the links and the clone use "
                        "(default: v + pyproject's version; push that tag)")
+
+
+def _site_command(args: argparse.Namespace) -> int:
+    from helpers.site import build_site
+
+    try:
+        front = build_site(args.executed.resolve(), args.out.resolve())
+    except (FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"Site built: {front} (open it in a browser; docs/running.md says how to publish it)")
+    return 0
 
 
 def _colab_command(args: argparse.Namespace) -> int:
@@ -285,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 2
     commands = {"run": _run_command, "check": _check_command, "student": _student_command,
-                "classroom": classroom_command, "colab": _colab_command,
+                "classroom": classroom_command, "colab": _colab_command, "site": _site_command,
                 "catch-up": lambda a: catch_up_to(a.notebook, a.parameter, a.quick)}
     return commands[args.command](args)
 

@@ -55,6 +55,21 @@ def course(tmp_path_factory) -> dict:
             "stderr": done.stderr, "params": {"QUICK": True, "FLIP_LABELS": FLIP_LABELS}}
 
 
+def chromium() -> str:
+    """Debian's Chromium for the tests that look at pages, or a skip saying how to get it
+    (a failure under KIT_REQUIRE_BROWSER=1, as in .ci/run)."""
+    import os
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        message = ("NO CHROMIUM: the browser tests need Debian's chromium package "
+                   "(apt-get install chromium; .ci/run installs it)")
+        if os.environ.get("KIT_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
 #: What notebook 05 and later make in the work folder: left out, a copy is ready for 05 again.
 FROM_05_ON = ("executed", "models", "backup", "logs", "checkpoint.keras", "training_log.csv")
 

@@ -31,11 +31,10 @@ import pytest
 from matplotlib import cbook
 from PIL import Image
 
-from conftest import FACE, PHOTO, REPO, copy_course
+from conftest import FACE, PHOTO, REPO, chromium, copy_course
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: The notebooks with widgets, and the figures (<img> outputs) each shows at least in a QUICK
 #: run on generated faces.
 MIN_FIGURES = {"02": 1, "07": 2, "09": 1}
@@ -85,12 +84,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(course, tmp_path_factory):
-    if CHROMIUM is None:
-        message = ("NO CHROMIUM: the browser test needs Debian's chromium package "
-                   "(apt-get install chromium; .ci/run installs it)")
-        if os.environ.get("KIT_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+    browser_path = chromium()
     import papermill as pm
 
     root = tmp_path_factory.mktemp("lab")
@@ -129,7 +123,7 @@ def lab(course, tmp_path_factory):
 
     camera = write_y4m(root / "camera.y4m", PHOTO)  # the fake camera films the shipped photo
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        browser = p.chromium.launch(executable_path=browser_path, args=[
             "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={camera}"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
