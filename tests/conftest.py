@@ -55,6 +55,29 @@ def course(tmp_path_factory) -> dict:
             "stderr": done.stderr, "params": {"QUICK": True, "FLIP_LABELS": FLIP_LABELS}}
 
 
+def run_in_terminal(command: list[str], timeout: float = 600) -> tuple[int, str]:
+    """Run `command` (from the repository) in a pseudo-terminal, as a learner's console runs
+    it; its exit status and everything it wrote there."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    run = subprocess.Popen(command, cwd=REPO, stdout=follower, stderr=follower,
+                           stdin=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the run ended and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return run.wait(timeout=timeout), seen.decode(errors="replace")
+
+
 def chromium() -> str:
     """Debian's Chromium for the tests that look at pages, or a skip saying how to get it
     (a failure under KIT_REQUIRE_BROWSER=1, as in .ci/run)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course
+from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course, run_in_terminal
 from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
 from helpers.workspace import Work
@@ -337,18 +337,22 @@ def test_notebook_05_compiles_as_helpers_compile_model(course):
 
 def test_notebook_05_trains_under_a_two_cpu_mirrored_strategy(course, tmp_path):
     """Notebook 05 again on a copy of the course's files, with STRATEGY "mirrored" on 2 logical
-    CPU devices (one model copy each, every batch split in two), briefly: the plan names both
-    devices, every epoch is logged with a finite loss, and the model is saved with its card.
-    That a model learns under this strategy is tests/test_strategy.py's check; a full training
-    under it here cost 10 minutes of the suite (it reached the one-device accuracy, 0.9+)."""
+    CPU devices (one model copy each, every batch split in two), briefly, in a pseudo-terminal:
+    the console keeps one live line with the epoch, its pace and the time left; the plan names
+    both devices, every epoch is logged with a finite loss, and the model is saved with its
+    card. That a model learns under this strategy is tests/test_strategy.py's check; a full
+    training under it here cost 10 minutes of the suite (it reached the one-device accuracy)."""
     run = copy_course(course, tmp_path, leave_out=FROM_05_ON)
-    command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05",
-               "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2", "-p", "EPOCHS", "2",
-               "-p", "MIN_STEPS", "0", "-p", "DIAGNOSE_EPOCHS", "0",
-               *(x for k, v in run["params"].items() for x in ("-p", k, str(v))),
-               "--out", str(tmp_path / "out")]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    status, console = run_in_terminal([
+        sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05",
+        "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2", "-p", "EPOCHS", "2",
+        "-p", "MIN_STEPS", "0", "-p", "DIAGNOSE_EPOCHS", "0",
+        *(x for k, v in run["params"].items() for x in ("-p", k, str(v))),
+        "--out", str(tmp_path / "out")], timeout=900)
+    assert status == 0, console[-3000:]
+    assert re.search(r"\r\[1/1\] 05_train: cell \d+/\d+ · .+ · epoch 2/2 · \d+\.\d s/epoch · ",
+                     console), console[-3000:]
+    assert "I0000" not in console and "Traceback" not in console
     executed = nbformat.read(tmp_path / "out" / "05_train.ipynb", as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
                    for o in c.outputs)

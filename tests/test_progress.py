@@ -3,14 +3,11 @@ one live line on a terminal, plain lines elsewhere."""
 
 import io
 import json
-import os
-import pty
 import re
-import subprocess
 import sys
 import time
 
-from conftest import REPO
+from conftest import run_in_terminal
 from helpers.progress import NotebookProgress, State, minutes, read_state
 
 
@@ -62,23 +59,10 @@ def test_a_terminal_gets_one_live_line(tmp_path):
 
     A real run in a pseudo-terminal: the line is redrawn in place (carriage returns), then
     the notebook's done line; nothing from the kernel."""
-    leader, follower = pty.openpty()
-    run = subprocess.Popen([sys.executable, "-m", "helpers.course", "run", "--quick", "--only",
-                            "01", "-p", "WORK_DIR", str(tmp_path / "work"), "-p", "DATA_DIR",
-                            str(tmp_path / "data")], cwd=REPO, stdout=follower,
-                           stderr=follower, stdin=subprocess.DEVNULL)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the run ended and closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    assert run.wait(timeout=300) == 0, seen.decode()
-    text = seen.decode()
+    status, text = run_in_terminal([
+        sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "01", "-p",
+        "WORK_DIR", str(tmp_path / "work"), "-p", "DATA_DIR", str(tmp_path / "data")])
+    assert status == 0, text
     assert re.search(r"\r\[1/1\] 01_collect_data: cell \d+/\d+ · \d+ s", text), text
     assert re.search(r"\r\[1/1\] 01_collect_data\s+done in \d+\.\d s\r?$", text, re.M), text
     assert "I0000" not in text and "Traceback" not in text
