@@ -22,5 +22,5 @@ The course machinery around them: `workspace` (the work folder and the parameter
 and `checks_after_training` (the exercises' self-checks), `course` (`python -m helpers.course`:
 run, check, student, classroom, catch-up, colab), `runner` (the notebooks executed by
 papermill), `progress` (what a headless run is doing), `preflight`, `student`, `classroom`,
-`colab`, `site` (the executed course as a website).
+`colab`, `site` (the executed course as a website), `project` (pyproject.toml, read once).
 """

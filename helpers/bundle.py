@@ -19,25 +19,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from helpers.faces import FaceStep
+from helpers.project import kit_version
 
 CARD_FILE = "card.json"
 MODEL_FILES = ("model.keras", "model.tflite")
-_PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 _RETRAIN = ("Run notebooks 02_clean_data to 06_evaluate again, or copy the whole model folder "
             "from where it was trained.")
 
 
-def kit_version() -> str:
-    """The kit's version (pyproject.toml), written into every card."""
-    try:
-        return tomllib.loads(_PYPROJECT.read_text(encoding="utf-8"))["project"]["version"]
-    except (OSError, KeyError, ValueError):
-        return "unknown"
 
 
 def model_card(class_names: list[str], image_size: int, channels: int, face_step: FaceStep, *,

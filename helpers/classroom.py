@@ -29,13 +29,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from helpers.bundle import kit_version, load_card, new_bundle, save_card
+from helpers.bundle import load_card, new_bundle, save_card
 from helpers.images import IMAGE_EXTENSIONS, iter_files
+from helpers.project import kit_version
 from helpers.student import make_student_copies
 from helpers.synthetic import generate_dataset
 
@@ -191,11 +191,7 @@ def add_real_face_model(out_dir: str | Path, faces_dir: str | Path, seed: int = 
     if not (kit / "helpers").is_dir():
         raise FileNotFoundError(f"No classroom kit in {out_dir} ({kit}/helpers/ is missing): "
                                 "build the folder first (without --model-only).")
-    try:
-        text = (kit / "pyproject.toml").read_text(encoding="utf-8")
-        theirs = tomllib.loads(text)["project"]["version"]
-    except (OSError, KeyError, ValueError):
-        theirs = "unknown"
+    theirs = kit_version(kit)
     if theirs != kit_version():
         raise ValueError(f"The kit in {out_dir} is version {theirs}, this one {kit_version()}: "
                          "its notebooks may not know REAL_FACE_MODEL. Build a new folder.")

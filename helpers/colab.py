@@ -21,10 +21,11 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
+
+from helpers.project import pyproject
 
 ROOT = Path(__file__).resolve().parent.parent
 KIT_FOLDER = "/content/kit"  # where the set-up cell clones the kit on Colab
@@ -47,7 +48,7 @@ def kit_source(root: Path = ROOT) -> tuple[str | None, str]:
     tag, `v` + pyproject's version."""
     from packaging.version import InvalidVersion, Version
 
-    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    project = pyproject(root)
     try:
         version = Version(project["version"])
     except (InvalidVersion, TypeError):
@@ -108,16 +109,6 @@ import sys  # set-up, the same in every notebook
 {colab}sys.path.insert(0, "..")  # the kit's `helpers` package is in the folder above notebooks/"""
 
 
-def requirements(path: Path) -> list[tuple[str, str]]:
-    """(distribution name, requirement) for each line of a requirements file."""
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        spec = line.split("#", 1)[0].strip()
-        if spec:
-            found.append((re.match(r"[A-Za-z0-9_.-]+", spec)[0], spec))
-    return found
-
-
 def _installed_version(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -133,17 +124,18 @@ def set_up(runner: Callable[[Sequence[str]], object] | None = None,
     `notebooks/`. Returns the commands run. Elsewhere it does nothing."""
     if "google.colab" not in sys.modules:
         return []
-    from packaging.requirements import Requirement
+    from helpers.preflight import read_requirements
 
     run = runner or (lambda command: subprocess.run(command, check=True))
     missing, other_version = [], []
-    for name, spec in requirements(root / "requirements.txt"):
+    for requirement in read_requirements(root / "requirements.txt"):
+        name, spec = requirement.name, str(requirement)
         if name.lower() in NOT_ON_COLAB:
             continue
         version = installed(name)
         if version is None:
             missing.append(spec)
-        elif not Requirement(spec).specifier.contains(version, prereleases=True):
+        elif not requirement.specifier.contains(version, prereleases=True):
             other_version.append(f"{name} {version} (the kit is tested with {spec})")
     commands = [[sys.executable, "-m", "pip", "install", "-q", *missing]] if missing else []
     for command in commands:

@@ -56,6 +56,7 @@ from .store import (
     store_file,
     warn_about,
 )
+from .workspace import overlaps
 
 __all__ = [
     "DONE_STATUSES",
@@ -76,8 +77,7 @@ _FORMATS = "JPEG, PNG, BMP, GIF, WebP or TIFF"
 
 
 def _check_not_nested(source_dir: Path, data_dir: Path) -> None:
-    src, dst = source_dir.resolve(), data_dir.resolve()
-    if src == dst or src in dst.parents or dst in src.parents:
+    if overlaps(source_dir, data_dir):
         raise ValueError(
             f"The photo folder {source_dir} and the data folder {data_dir} overlap. "
             "Keep your originals in a separate folder (e.g. ~/my_faces) and import from there."

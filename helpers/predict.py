@@ -69,6 +69,15 @@ class Classifier:
     model: Any = None
     card: dict = field(default_factory=dict)
 
+    def answer(self, p_second: float) -> dict:
+        """The label that probability `p_second` (of `class_names[1]`) gets at `threshold`,
+        the model's confidence in it, and both classes' probabilities."""
+        label = int(p_second >= self.threshold)
+        first, second = self.class_names
+        return {"label": self.class_names[label],
+                "confidence": round(p_second if label else 1 - p_second, 4),
+                "probabilities": {first: round(1 - p_second, 4), second: round(p_second, 4)}}
+
 
 def _load_model(model_path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, Any]:
     """(predict, input shape of one picture, the Keras model or None) for a model file."""
@@ -219,14 +228,10 @@ def _classify_batch(classifier: Classifier, paths: list[Path]) -> list[dict]:
             results[i]["error"] = (
                 f"{readable(paths[i].name)}: the model gave {p}, not a probability between 0 "
                 "and 1 (its last layer should be Dense(1, activation=\"sigmoid\"))")
-    first, second = classifier.class_names
     for (i, box), p in zip(owners, map(float, p_second)):
         if "error" in results[i]:
             continue
-        label = int(p >= classifier.threshold)
-        answer = {"label": classifier.class_names[label],
-                  "confidence": round(p if label else 1 - p, 4),
-                  "probabilities": {first: round(1 - p, 4), second: round(p, 4)}}
+        answer = classifier.answer(p)
         if "label" not in results[i]:  # the largest face answers for the picture
             results[i].update(answer)
         if box is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+
+from helpers.project import pyproject
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Free space the course needs in WORK_DIR (generated faces, clean copies, models, logs).
@@ -49,12 +50,16 @@ class Check:
     detail: str
 
 
-def supported_pythons(pyproject: Path = ROOT / "pyproject.toml") -> SpecifierSet:
+def supported_pythons(kit: Path = ROOT) -> SpecifierSet:
     """The Python versions the kit installs on: `requires-python` in pyproject.toml, the versions
     every requirement has wheels for (docs/platforms.md, `tools/resolve_platforms.py`)."""
-    text = pyproject.read_text(encoding="utf-8")
-    found = re.search(r'^requires-python\s*=\s*"([^"]+)"', text, re.M)
-    return SpecifierSet(found[1] if found else "")
+    return SpecifierSet(pyproject(kit).get("requires-python", ""))
+
+
+def read_requirements(path: Path) -> list[Requirement]:
+    """The requirements of a requirements file (comments and blank lines left out)."""
+    lines = (line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [Requirement(line) for line in lines if line]
 
 
 def check_python() -> Check:
@@ -69,11 +74,7 @@ def check_python() -> Check:
 def check_packages(requirements: Path = ROOT / "requirements.txt") -> list[Check]:
     """Every package of `requirements` installed at a version its pin allows."""
     checks = []
-    for line in requirements.read_text(encoding="utf-8").splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        requirement = Requirement(line)
+    for requirement in read_requirements(requirements):
         try:
             version = metadata.version(requirement.name)
         except metadata.PackageNotFoundError:

@@ -101,12 +101,8 @@ def classify_frame(classifier: Classifier, data: bytes) -> dict:
     except Exception as err:  # the answer is a message in the widget, never a dead widget
         message = f"The frame could not be classified ({type(err).__name__}: {err})."
         return answer | {"error": message, "text": message}
-    first, second = classifier.class_names
     for (box, _), p in zip(pictures, map(float, p_second), strict=True):
-        label = int(p >= classifier.threshold)
-        face = {"label": classifier.class_names[label],
-                "confidence": round(p if label else 1 - p, 4),
-                "probabilities": {first: round(1 - p, 4), second: round(p, 4)}}
+        face = classifier.answer(p)
         if "label" not in answer:  # the largest face answers for the frame
             answer.update(face)
         if box is not None:

@@ -141,7 +141,7 @@ def is_kit_folder(folder: str | Path) -> bool:
 def prepare_output_folder(folder: str | Path, protected: str | Path) -> Path:
     """Create (or empty, if the kit made it) an output folder that must not overlap `protected`."""
     folder, protected = Path(folder).resolve(), Path(protected).resolve()
-    if _overlap(folder, protected):
+    if overlaps(folder, protected):
         raise ValueError(
             f"{folder} overlaps {protected}. Keep DATA_DIR and WORK_DIR apart so the kit "
             "never writes into your photos."
@@ -164,7 +164,9 @@ def prepare_output_folder(folder: str | Path, protected: str | Path) -> Path:
     return folder
 
 
-def _overlap(a: Path, b: Path) -> bool:
+def overlaps(a: str | Path, b: str | Path) -> bool:
+    """Whether two folders are the same or one holds the other (links followed)."""
+    a, b = Path(a).resolve(), Path(b).resolve()
     return a == b or a in b.parents or b in a.parents
 
 
@@ -298,7 +300,7 @@ def _source_problems(source: Path, params: Mapping[str, Any]) -> list[str]:
     for name, example in (("DATA_DIR", "'../data/imported'"), ("WORK_DIR", "'../work'")):
         if name in params and _is_path(params[name]):
             folder = Path(params[name]).expanduser().resolve()
-            if _overlap(source, folder):
+            if overlaps(source, folder):
                 problems.append(
                     f"SOURCE_DIR {source} and {name} {folder} overlap: the kit copies your "
                     f"photos out of SOURCE_DIR and rewrites {name}, so keep them apart. Set "
@@ -347,7 +349,7 @@ def check_parameters(namespace: Mapping[str, Any] | None = None, /, **params: An
         )
     if "DATA_DIR" in params and "WORK_DIR" in params:
         data, work = (Path(params[k]).expanduser().resolve() for k in ("DATA_DIR", "WORK_DIR"))
-        if _overlap(data, work):
+        if overlaps(data, work):
             problems.append(
                 f"DATA_DIR {data} and WORK_DIR {work} overlap: keep them apart, e.g. "
                 "'../data/generated' and '../work'"

@@ -1,0 +1,23 @@
+"""The kit's pyproject.toml, read in one place: its version and the Pythons it installs on.
+Standard library only, so the pre-flight check and Colab's set-up can read it before (or
+without) the kit's packages."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyproject(kit: Path = ROOT) -> dict:
+    """The `[project]` table of the pyproject.toml of the kit in `kit` (this one by default)."""
+    return tomllib.loads((kit / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def kit_version(kit: Path = ROOT) -> str:
+    """The version of the kit in `kit` (this one by default), written into every card."""
+    try:
+        return pyproject(kit)["version"]
+    except (OSError, KeyError, ValueError):
+        return "unknown"
