@@ -53,7 +53,9 @@ def fast_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
 def bootstrap_interval(metric, y_true: np.ndarray, y_score: np.ndarray, seed: int = 0,
                        n_resamples: int = 1000, confidence: float = CONFIDENCE) -> list[float]:
     """Percentile bootstrap interval of `metric(y_true, y_score)`, resampling test images with
-    replacement (resamples holding only one class are skipped): [low, high]."""
+    replacement (resamples holding only one class are skipped): [low, high]. Hand-written:
+    scipy.stats.bootstrap cannot skip those and gives NaN on small test splits (test_evaluate's
+    test_the_bootstrap_keeps_an_interval_where_scipys_gives_none)."""
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_resamples):
