@@ -71,7 +71,7 @@ def build_site(executed: Path, out: Path) -> Path:
     except ImportError as err:
         raise RuntimeError(f"Building the site needs the developer tools ({err.name} is not "
                            "installed): pip install -r requirements-dev.txt") from err
-    if out.exists() and not (out / "index.html").is_file():
+    if out.exists() and any(out.iterdir()) and not (out / "index.html").is_file():
         raise FileExistsError(f"{out} exists and is not a site this command built: choose "
                               "another --out, or move it away.")
     with tempfile.TemporaryDirectory() as tmp:
