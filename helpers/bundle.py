@@ -24,6 +24,7 @@ from typing import Any
 
 from helpers.faces import FaceStep
 from helpers.project import kit_version
+from helpers.workspace import write_json
 
 CARD_FILE = "card.json"
 MODEL_FILES = ("model.keras", "model.tflite")
@@ -62,9 +63,7 @@ def save_card(folder: str | Path, card: dict) -> Path:
     folder = Path(folder)
     model_file(folder)  # the model first, so a card never describes a missing model
     check_card(card, "the new card")
-    path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_json(folder / CARD_FILE, card)
 
 
 def model_file(path: str | Path) -> Path:

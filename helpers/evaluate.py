@@ -10,7 +10,6 @@ into a label is chosen beforehand on the validation split (`choose_threshold`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, rankdata
 from sklearn import metrics as skm
+
+from helpers.workspace import write_json
 
 #: Below this many test images a result is called rough, in the notebook and the runner.
 ROUGH_BELOW = 100
@@ -187,9 +188,7 @@ def describe_uncertainty(metrics: dict) -> str:
 
 def save_metrics(metrics: dict, path: str | Path) -> Path:
     """Write metrics as pretty, stable JSON."""
-    path = Path(path)
-    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return path
+    return write_json(path, metrics, sort_keys=True)
 
 
 def most_confident_mistakes(

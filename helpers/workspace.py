@@ -116,10 +116,17 @@ class Work:
 
     def write_json(self, name: str, record: Any) -> Path:
         """Save a JSON artefact."""
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        return path
+        return write_json(self.path(name), record)
+
+
+def write_json(path: str | Path, record: Any, sort_keys: bool = False) -> Path:
+    """Save `record` as the kit saves every JSON file (work folder, cards, metrics, face step):
+    indented UTF-8 text, names as they are, a final newline; its folder made if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False, sort_keys=sort_keys) + "\n",
+                    encoding="utf-8")
+    return path
 
 
 def write_error(path: str | Path, err: OSError) -> OSError:
