@@ -35,11 +35,10 @@ from pathlib import Path
 
 from helpers.bundle import load_card, new_bundle, save_card
 from helpers.images import IMAGE_EXTENSIONS, iter_files
-from helpers.project import kit_version
+from helpers.project import ROOT, kit_version
 from helpers.student import make_student_copies
 from helpers.synthetic import generate_dataset
 
-ROOT = Path(__file__).resolve().parent.parent
 KIT_FILES = ("README.md", "INSTRUCTOR.md", "requirements.txt", "environment.yml",
              "pyproject.toml", "data/README.md", "docs/running.md", "docs/own-photos.md",
              "docs/troubleshooting.md", "docs/platforms.md")

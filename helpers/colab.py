@@ -25,9 +25,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from helpers.project import pyproject
+from helpers.project import ROOT, pyproject
 
-ROOT = Path(__file__).resolve().parent.parent
 KIT_FOLDER = "/content/kit"  # where the set-up cell clones the kit on Colab
 SETUP_CELL_ID = "kit-setup"
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"

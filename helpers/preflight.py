@@ -23,9 +23,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from helpers.project import pyproject
+from helpers.project import ROOT, pyproject
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Free space the course needs in WORK_DIR (generated faces, clean copies, models, logs).
 MIN_FREE_GB = 2.0
 #: The two timing columns of INSTRUCTOR.md ("Where the time goes"), measured on the project's

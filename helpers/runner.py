@@ -21,9 +21,9 @@ from pathlib import Path
 
 from helpers.evaluate import describe_uncertainty
 from helpers.progress import NotebookProgress
+from helpers.project import ROOT
 from helpers.workspace import Work
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 DEFAULT_PARAMETERS = {"DATA_DIR": ROOT / "data" / "generated", "WORK_DIR": ROOT / "work"}
 PATH_PARAMETERS = ("DATA_DIR", "WORK_DIR", "SOURCE_DIR", "REAL_FACE_MODEL")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from helpers.runner import ROOT
+from helpers.project import ROOT
 
 #: The pages besides the notebooks, as the repository holds them (README.md is the front page).
 GUIDES = ("INSTRUCTOR.md", "docs/running.md", "docs/own-photos.md", "docs/platforms.md",
