@@ -200,7 +200,7 @@ def test_output_layer_shows_what_a_wrong_choice_gives(capsys):
                words="gives 2 numbers each", exercise=4)
     message = fails_with(checks.check_output_layer, layers.Dense(1), words="outside 0-1",
                          exercise=4)
-    assert re.search(r"gives \[-?\d\.\d\d, ", message)  # the numbers the layer gave
+    assert re.search(r"gives \[-?\d+\.\d\d, ", message)  # the numbers the layer gave
     fails_with(checks.check_output_layer, layers.Conv2D(1, 3), words="Dense layer", exercise=4)
 
 
