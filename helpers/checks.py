@@ -370,8 +370,8 @@ _MONITORS = {"loss": "min", "val_loss": "min", "accuracy": "max", "val_accuracy"
 
 def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patience: int,
                                  start: int) -> None:
-    """Exercise 7: early stopping watches the validation loss. A wrong choice is replayed on
-    the unregularised model's curves (`diagnosis`, its training log) to show what it does."""
+    """Exercise 7: early stopping watches the validation loss (or, at a cost, its accuracy).
+    A choice is replayed on the unregularised model's curves (`diagnosis`) to show what it does."""
     answer = ('"val_loss": the loss on faces the model does not train on rises as soon as it '
               "memorises, and unlike accuracy it sees a model growing sure of wrong answers.")
     _answers[7] = answer
@@ -379,20 +379,22 @@ def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patien
     if monitor not in _MONITORS:
         raise NotYet(7, f"monitor is one of the curves Keras logs: {', '.join(_MONITORS)}; got "
                      f"{monitor!r}.")
-    evidence = ""
+    evidence = cost = ""
     if diagnosis is not None and len(diagnosis) and monitor in diagnosis:
         values = diagnosis[monitor].to_numpy()
-        best = int(np.argmin(values) if _MONITORS[monitor] == "min" else np.argmax(values)) + 1
+        best = int(np.argmin(values) if _MONITORS[monitor] == "min" else np.argmax(values))
         evidence = (f" On the unregularised model above, '{monitor}' was best after epoch "
-                    f"{best} of {len(values)}" + (", the last: it would keep the most memorised "
-                                                  "weights." if best == len(values) else "."))
-    if monitor == "val_loss":
-        _done(7, "it watches the loss on faces the model does not train on." + evidence)
+                    f"{best + 1} of {len(values)}" + (", the last: it would keep the most "
+                    "memorised weights." if best + 1 == len(values) else "."))
+        cost = (f" Its weights had val_loss {diagnosis['val_loss'].iloc[best]:.3f} there, "
+                f"against the lowest, {diagnosis['val_loss'].min():.3f}.")
+    if monitor in ("val_loss", "val_accuracy"):
+        _done(7, "it watches the loss on faces the model does not train on." + evidence
+              if monitor == "val_loss" else "defensible: it watches faces the model does not "
+              "train on too, at a cost: it moves in steps of one face and does not see a model "
+              "grow sure of its wrong answers, which val_loss does." + evidence + cost)
         return
-    why = {"loss": "the training loss keeps falling while a model memorises, so it never "
-                   "says stop.",
-           "accuracy": "training accuracy climbs to 1.0 while a model memorises, so it never "
-                       "says stop.",
-           "val_accuracy": "validation accuracy moves in steps of one face and does not see a "
-                           "model grow sure of its wrong answers."}[monitor]
-    raise _wrong(7, f"'{monitor}': {why}{evidence}", answer)
+    rises = "the training loss keeps falling" if monitor == "loss" else "training accuracy climbs"
+    raise _wrong(7, f"'{monitor}': {rises} while a model memorises, so it never says stop."
+                 f"{evidence}", answer)
+

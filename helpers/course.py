@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute every notebook in order")
     run.add_argument("--quick", action="store_true",
-                     help="half the drawn faces, a short diagnosis run (CI mode)")
+                     help="half the drawn faces: a check that everything runs (CI mode)")
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable)")
     run.add_argument("--out", type=Path, help="folder for executed notebooks "

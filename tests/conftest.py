@@ -9,6 +9,7 @@ group picture, tight face crops (FER-like 48x48, passport-like) and an EXIF-rota
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,13 @@ def copy_course(course: dict, root: Path, leave_out: tuple[str, ...] = ()) -> di
     shutil.copytree(course["data"], data)
     params = course["params"] | {"WORK_DIR": str(work), "DATA_DIR": str(data)}
     return course | {"work": work, "data": data, "params": params}
+
+
+def printed(notebook: Path) -> str:
+    """Everything an executed notebook's code cells printed or displayed as text, in order."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(o.get("text") or o.get("data", {}).get("text/plain", ""))
+                     for c in cells if c["cell_type"] == "code" for o in c.get("outputs", ()))
 
 
 def write_image(path: Path, size=(64, 64), colour=(200, 60, 30), fmt=None, mode="RGB", **save):

@@ -237,7 +237,7 @@ def test_the_monitor_is_replayed_on_the_unregularised_curves(capsys):
                               "accuracy": np.minimum(1, 0.6 + 0.05 * epochs),
                               "val_loss": 0.5 - 0.05 * np.minimum(epochs, 4)
                               + 0.04 * np.maximum(epochs - 4, 0),
-                              "val_accuracy": [0.6, 0.7, 0.75, 0.8] + [0.8] * 8})
+                              "val_accuracy": [0.6, 0.7, 0.75] + [0.8] * 4 + [0.85] + [0.8] * 4})
     out = passes(checks.check_early_stopping_monitor, "val_loss", diagnosis, 10, 12,
                  capsys=capsys, exercise=7)
     assert "'val_loss' was best after epoch 5 of 12." in out
@@ -245,8 +245,10 @@ def test_the_monitor_is_replayed_on_the_unregularised_curves(capsys):
                words="'loss' was best after epoch 12 of 12, the last", exercise=7)
     fails_with(checks.check_early_stopping_monitor, "accuracy", diagnosis, 10, 12,
                words="never says stop", exercise=7)
-    fails_with(checks.check_early_stopping_monitor, "val_accuracy", diagnosis, 10, 12,
-               words="steps of one face", exercise=7)
+    out = passes(checks.check_early_stopping_monitor, "val_accuracy", diagnosis, 10, 12,
+                 capsys=capsys, exercise=7)  # defensible, with what it costs
+    assert "steps of one face" in out and "'val_accuracy' was best after epoch 8 of 12" in out
+    assert "val_loss 0.420 there, against the lowest, 0.300" in out
     fails_with(checks.check_early_stopping_monitor, "val_los", diagnosis, 10, 12,
                words="one of the curves", exercise=7)
     passes(checks.check_early_stopping_monitor, "val_loss", None, 10, 12, capsys=capsys,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course, run_in_terminal
+from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course, printed, run_in_terminal
 from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
 from helpers.workspace import Work
@@ -323,11 +323,8 @@ def test_notebook_05_compiles_as_helpers_compile_model(course):
             return {k: without_names(v) for k, v in value.items() if k != "name"}
         return [without_names(v) for v in value] if isinstance(value, list) else value
 
-    executed = nbformat.read(course["out"] / "05_train.ipynb", as_version=4)
-    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
-                      for o in c.outputs)
     steps, epochs = map(int, re.search(r"(\d+) weight updates per epoch: (\d+) epochs",
-                                       printed).groups())
+                                       printed(course["out"] / "05_train.ipynb")).groups())
     [model_file] = Work(course["work"]).path("trained_model").glob("*.keras")
     trained = keras.models.load_model(model_file).get_compile_config()
     reference = compile_model(build_model(48, 1), steps_per_epoch=steps,
@@ -353,9 +350,7 @@ def test_notebook_05_trains_under_a_two_cpu_mirrored_strategy(course, tmp_path):
     assert re.search(r"\r\[1/1\] 05_train: cell \d+/\d+ · .+ · epoch 2/2 · \d+\.\d s/epoch · ",
                      console), console[-3000:]
     assert "I0000" not in console and "Traceback" not in console
-    executed = nbformat.read(tmp_path / "out" / "05_train.ipynb", as_version=4)
-    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code"
-                   for o in c.outputs)
+    text = printed(tmp_path / "out" / "05_train.ipynb")
     assert "updates; 2 device(s)" in text
     assert re.search(r"Using MirroredStrategy with devices \('[^']*CPU:0', '[^']*CPU:1'\)", text)
     log = pd.read_csv(Work(run["work"]).path("training_log"))
@@ -384,6 +379,5 @@ def test_your_own_face_runs_headless_on_a_stand_in_and_fine_tuning_beats_scratch
     course_pictures = {sha256_of(p) for p in work.path("clean").rglob("*") if p.is_file()}
     assert not course_pictures & {sha256_of(p) for p in stand_in.glob("*/*")}
     assert not (work.root / "own_faces").exists()  # nothing is captured headless
-    executed = nbformat.read(course["out"] / "09_your_own_face.ipynb", as_version=4)
-    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    text = printed(course["out"] / "09_your_own_face.ipynb")
     assert "No real-face model at" in text and f"uses a {STAND_IN_NOTE}" in text
