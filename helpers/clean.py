@@ -38,6 +38,7 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from helpers import names
 from helpers.clean_faces import apply_faces
 from helpers.collect import MANIFEST_NAME, copies_left_out
 from helpers.copies import (
@@ -64,7 +65,7 @@ from helpers.images import (
     open_image,
     sha256_of,
 )
-from helpers.names import MAX_NAME_BYTES, readable_name, unique_name
+from helpers.names import readable_name, unique_name
 from helpers.workspace import (
     ARTEFACTS,
     OUTPUT_MARKER,
@@ -315,8 +316,8 @@ def _with_rename(row: pd.Series, name: str) -> str:
     natural = readable_name(_copy_name(row))
     if name == natural:
         return row["detail"]
-    why = (f"longer than MAX_NAME_BYTES ({MAX_NAME_BYTES} bytes)"
-           if len(natural.encode()) > MAX_NAME_BYTES else "already taken by another copy")
+    why = (f"longer than MAX_NAME_BYTES ({names.MAX_NAME_BYTES} bytes)"
+           if len(natural.encode()) > names.MAX_NAME_BYTES else "already taken by another copy")
     note = f"copy named {name}: {natural} was {why}"
     return f"{row['detail']}; {note}" if row["detail"] else note
 

@@ -49,7 +49,7 @@ def _tagged(name: str, tag: str, shorten: bool) -> str:
     extension = suffix if 1 < len(suffix) <= _MAX_EXTENSION else ""
     stem = name[: len(name) - len(extension)]
     end = f"~{tag}{extension}"
-    return fit_name(stem, end) if shorten else stem + end
+    return fit_name(stem, end, MAX_NAME_BYTES) if shorten else stem + end
 
 
 def _folded(name: str) -> str:

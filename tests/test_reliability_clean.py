@@ -25,9 +25,9 @@ import pytest
 from PIL import Image
 
 from conftest import REPO
+from helpers import names
 from helpers.bundle import load_card
 from helpers.clean import (
-    MAX_NAME_BYTES,
     REPORT_NAME,
     REPORT_REASONS,
     USABLE_OUTCOMES,
@@ -191,11 +191,19 @@ def test_names_too_long_for_the_file_system_are_shortened(tmp_path):
     assert rows["outcome"].tolist() == ["converted", "converted", "kept", "set_aside"]
     for output in rows["output"]:
         name = Path(output).name
-        assert len(name.encode("utf-8")) <= MAX_NAME_BYTES and (work / output).is_file()
+        assert len(name.encode("utf-8")) <= names.MAX_NAME_BYTES and (work / output).is_file()
     assert [Path(o).suffix for o in rows["output"]] == [".png", ".png", ".png", ".jpg"]
     assert Path(rows["output"].iloc[1]).name.startswith("é" * 100)
     assert "was longer than MAX_NAME_BYTES (255 bytes)" in rows["detail"].iloc[0]
     _assert_report_matches_folders(report.reset_index(), work)
+
+
+def test_a_smaller_max_name_bytes_is_honoured(monkeypatch):
+    """docs/troubleshooting.md's setting: a lower limit shortens names to it, tag and extension
+    kept, and says so."""
+    monkeypatch.setattr(names, "MAX_NAME_BYTES", 40)
+    name = names.unique_name("y" * 60 + ".png", "happy/" + "y" * 60 + ".png", set())
+    assert len(name.encode()) <= 40 and name.endswith(".png") and "~" in name
 
 
 def test_an_unexpected_error_on_one_copy_sets_only_that_file_aside(tmp_path, monkeypatch):
