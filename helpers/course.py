@@ -210,7 +210,7 @@ def _site_command(args: argparse.Namespace) -> int:
 
     try:
         front = build_site(args.executed.resolve(), args.out.resolve())
-    except (FileNotFoundError, FileExistsError, RuntimeError) as err:
+    except (FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
         print(err, file=sys.stderr)
         return 2
     print(f"Site built: {front} (open it in a browser; docs/running.md says how to publish it)")

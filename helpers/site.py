@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from helpers.project import ROOT
+from helpers.workspace import is_kit_folder, prepare_output_folder
 
 #: The pages besides the notebooks, as the repository holds them (README.md is the front page).
 GUIDES = ("INSTRUCTOR.md", "docs/running.md", "docs/own-photos.md", "docs/platforms.md",
@@ -71,15 +72,15 @@ def build_site(executed: Path, out: Path) -> Path:
     except ImportError as err:
         raise RuntimeError(f"Building the site needs the developer tools ({err.name} is not "
                            "installed): pip install -r requirements-dev.txt") from err
-    if out.exists() and any(out.iterdir()) and not (out / "index.html").is_file():
+    if out.exists() and any(out.iterdir()) and not is_kit_folder(out):
         raise FileExistsError(f"{out} exists and is not a site this command built: choose "
                               "another --out, or move it away.")
-    with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "source"
+    with tempfile.TemporaryDirectory() as tmp:  # the old site stays until the new one is built
+        source, html = Path(tmp) / "source", Path(tmp) / "html"
         site_source(executed, source)
-        shutil.rmtree(out, ignore_errors=True)
         done = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(source),
-                               str(out)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"Sphinx could not build the site:\n{done.stderr[-3000:]}")
+                               str(html)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"Sphinx could not build the site:\n{done.stderr[-3000:]}")
+        shutil.copytree(html, prepare_output_folder(out, executed), dirs_exist_ok=True)
     return out / "index.html"

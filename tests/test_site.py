@@ -53,6 +53,8 @@ def test_the_executed_course_becomes_a_site_whose_pages_figures_and_links_work(
     course_order = [site / "notebooks" / f"{nb.stem}.html" for nb in notebooks]
     in_nav = [Path(unquote(urlparse(url).path)) for url in nav if "/notebooks/" in url]
     assert sorted(set(in_nav), key=in_nav.index) == course_order  # the contents, in order
+    assert course_module.main(["site", "--executed", str(course["out"]), "--out",
+                               str(site)]) == 0  # the kit's own site is replaced
 
 
 def test_the_site_command_says_what_to_do_without_a_run_or_over_a_folder_of_yours(
@@ -63,7 +65,9 @@ def test_the_site_command_says_what_to_do_without_a_run_or_over_a_folder_of_your
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
+    (mine / "index.html").write_text("my own site")  # a front page alone is not the kit's mark
     (tmp_path / "01_collect_data.ipynb").write_text(nbformat.writes(nbformat.v4.new_notebook()))
     assert course_module.main(["site", "--executed", str(tmp_path), "--out", str(mine)]) == 2
     assert "is not a site this command built" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "mine"
+    assert (mine / "index.html").read_text() == "my own site"
