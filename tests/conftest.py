@@ -58,14 +58,17 @@ def course(tmp_path_factory) -> dict:
 
 def run_in_terminal(command: list[str], timeout: float = 600) -> tuple[int, str]:
     """Run `command` (from the repository) in a pseudo-terminal, as a learner's console runs
-    it; its exit status and everything it wrote there."""
+    it; its exit status and everything it wrote there. Killed after `timeout` seconds."""
     import os
     import pty
+    import threading
 
     leader, follower = pty.openpty()
     run = subprocess.Popen(command, cwd=REPO, stdout=follower, stderr=follower,
                            stdin=subprocess.DEVNULL)
     os.close(follower)
+    killer = threading.Timer(timeout, run.kill)  # a hung run ends the read loop too
+    killer.start()
     seen = b""
     while True:
         try:
@@ -76,7 +79,8 @@ def run_in_terminal(command: list[str], timeout: float = 600) -> tuple[int, str]
             break
         seen += chunk
     os.close(leader)
-    return run.wait(timeout=timeout), seen.decode(errors="replace")
+    killer.cancel()
+    return run.wait(), seen.decode(errors="replace")
 
 
 def chromium() -> str:
