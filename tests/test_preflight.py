@@ -50,3 +50,14 @@ def test_the_runner_checks_this_environment(tmp_path):
     assert done.returncode == 0, done.stdout
     assert done.stdout.startswith("Pre-flight check") and "Ready for the course." in done.stdout
     assert "OK   tensorflow" in done.stdout and "OK   Jupyter kernel" in done.stdout
+
+
+def test_a_python_without_tomllib_is_told_which_pythons_the_kit_needs(monkeypatch):
+    """Python 3.10 has no tomllib: the check still reads the supported versions and says so."""
+    from helpers import preflight, project
+
+    monkeypatch.setattr(project, "tomllib", None)
+    monkeypatch.setattr(preflight.platform, "python_version", lambda: "3.10.12")
+    check = preflight.check_python()
+    assert not check.ok and "the kit needs Python <3.14,>=3.11" in check.detail
+    assert project.kit_version() == project.pyproject()["version"] != "unknown"
