@@ -388,12 +388,12 @@ def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patien
                     "memorised weights." if best + 1 == len(values) else "."))
         cost = (f" Its weights had val_loss {diagnosis['val_loss'].iloc[best]:.3f} there, "
                 f"against the lowest, {diagnosis['val_loss'].min():.3f}.")
-    if monitor in ("val_loss", "val_accuracy"):
-        _done(7, "it watches the loss on faces the model does not train on." + evidence
-              if monitor == "val_loss" else "defensible: it watches faces the model does not "
-              "train on too, at a cost: it moves in steps of one face and does not see a model "
-              "grow sure of its wrong answers, which val_loss does." + evidence + cost)
-        return
+    if monitor == "val_loss":
+        return _done(7, "it watches the loss on faces the model does not train on." + evidence)
+    if monitor == "val_accuracy":
+        return _done(7, "defensible: it watches faces the model does not train on too, at a "
+                     "cost: it moves in steps of one face and does not see a model grow sure "
+                     "of its wrong answers, which val_loss does." + evidence + cost)
     rises = "the training loss keeps falling" if monitor == "loss" else "training accuracy climbs"
     raise _wrong(7, f"'{monitor}': {rises} while a model memorises, so it never says stop."
                  f"{evidence}", answer)

@@ -15,9 +15,9 @@ import nbformat
 import pytest
 
 from conftest import REPO
-from helpers.bundle import kit_version
 from helpers.classroom import build_classroom, install_command
 from helpers.course import notebooks
+from helpers.project import kit_version
 
 BUNDLED = Path(ensurepip.__file__).parent / "_bundled"
 
