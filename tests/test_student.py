@@ -111,6 +111,35 @@ def test_no_answer_appears_anywhere_in_a_student_copy(copies):
     assert found >= 12
 
 
+#: A number in a check's ✓ line: 0.974, 1,153, 144 (a threshold it names is given, not found).
+ANSWER_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+\.\d{2,}|\d{3,})(?!\d|\.\d|,\d)")
+
+
+def _shown(cell) -> str:
+    return "\n".join(o.get("text") or o.get("data", {}).get("text/plain", "")
+                     for o in cell.get("outputs", ()))
+
+
+def test_no_answer_is_shown_before_its_exercise_in_the_course_run(course):
+    """What a learner's copy shows above an exercise is what the course run's notebooks show
+    there: the numbers of an exercise's answer (as its check prints them) are not all on screen
+    before the answer's cell. All, not any: one of them may match by chance (a recall of 73/75
+    on test and on validation)."""
+    checked = 0
+    for path in sorted(course["out"].glob("0[1-8]_*.ipynb")):
+        cells = code_cells(nbformat.read(path, as_version=4))
+        for i, cell in enumerate(cells):
+            done = re.search(r"✓ Exercise (\d+) \([^)]*\): (.*)", _shown(cell))
+            if not done:
+                continue
+            checked += 1
+            numbers = ANSWER_NUMBER.findall(re.sub(r"threshold \d\.\d+", "", done[2]))
+            above = "\n".join(_shown(c) for c in cells[:i - 1])  # before the answer's cell
+            shown = [n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?!\d)", above)]
+            assert not numbers or shown != numbers, f"{path.name}, exercise {done[1]}: {shown}"
+    assert checked >= 12
+
+
 def test_each_exercise_is_followed_by_its_checker_in_course_order():
     checked = []
     for path in notebooks():
