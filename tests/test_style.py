@@ -32,7 +32,7 @@ def test_notebook_conventions(path):
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
-READING_WORDS = 5_000  # about 25 minutes at 200 words a minute for all eight notebooks
+READING_WORDS = 4_000  # about 31 minutes at 130 words a minute for all eight notebooks
 COURSE = [path for path in NOTEBOOKS if path.name[:2] <= "08"]  # the extensions have their own
 
 
