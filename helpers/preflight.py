@@ -27,14 +27,14 @@ from helpers.project import ROOT, pyproject
 
 #: Free space the course needs in WORK_DIR (generated faces, clean copies, models, logs).
 MIN_FREE_GB = 2.0
-#: The two timing columns of INSTRUCTOR.md ("Where the time goes"), measured on the project's
-#: 2-core machine with `python benchmarks/workshop_timing.py --then-05 DIAGNOSE_EPOCHS=0`:
-#: the probe's seconds, the default course's, notebook 05's, and notebook 05's without the
-#: diagnosis model, natively (AVX-512) and with oneDNN held to AVX2. A laptop is placed by its
-#: probe: its times scale from the column whose probe is nearest.
+#: The two timing columns of INSTRUCTOR.md ("Where the time goes"): the probe's seconds, the
+#: default course's (01-08), notebook 05's, and notebook 05's without the diagnosis model, on a
+#: 2-core AVX2 machine (`python -m helpers.course run`, and `--only 05 -p DIAGNOSE_EPOCHS 0`)
+#: and a 2-core AVX-512 one (`python benchmarks/workshop_timing.py --then-05 DIAGNOSE_EPOCHS=0`).
+#: A laptop is placed by its probe: its times scale from the column whose probe is nearest.
 REFERENCE_RUNS = {
     "AVX-512": {"probe_s": 5.39, "course_s": 261, "train_s": 164, "train_no_diagnosis_s": 113},
-    "AVX2": {"probe_s": 5.43, "course_s": 236, "train_s": 152, "train_no_diagnosis_s": 106},
+    "AVX2": {"probe_s": 12.0, "course_s": 366, "train_s": 241, "train_no_diagnosis_s": 212},
 }
 #: Minutes of the 90-minute plan's break, during which notebook 05 trains.
 BREAK_MIN = 10
