@@ -1,11 +1,9 @@
 """Self-checks for the course's exercises: each says in plain words what is wrong, or ✓.
 
-Every exercise in the notebooks is followed by one call to a checker here. A checker prints
-"✓ ..." when the answer is right. When it is not done yet (still `...`) or wrong, it raises
-`NotYet` with a message in the learner's words ("your layer gives numbers from -1.3 to 2.1"),
-which Jupyter shows as that message alone, without a traceback, and which stops "Run All"
-right there. A first wrong try says what is wrong, not what is right; the answer comes with
-the second wrong try of the same exercise, or at once with `hint(N)`.
+Every exercise is followed by one call to a checker here (06-10: checks_after_training). It
+prints "✓ ..." when the answer is right; not done yet (`...`) or wrong, it raises `NotYet` with a
+message in the learner's words, shown without a traceback, which stops "Run All" there. A first
+wrong try says what is wrong; the second, or `hint(N)`, gives the answer.
 
 Predictions ("predict first, then run") are written down, not judged: `check_prediction`
 records one in `WORK_DIR/predictions.json` with the settings it was made under, and
@@ -14,6 +12,7 @@ records one in `WORK_DIR/predictions.json` with the settings it was made under, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -100,12 +99,10 @@ def _read_records(path: Path) -> list[dict]:
     records = []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []
     for line in lines:
-        try:
+        with contextlib.suppress(ValueError):
             record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "prediction" in record:
-            records.append({"settings": {}, **record})
+            if isinstance(record, dict) and "prediction" in record:
+                records.append({"settings": {}, **record})
     return records
 
 
@@ -156,9 +153,8 @@ def check_baseline(baseline: float, manifest) -> None:
     """Exercise 1: the accuracy of always answering the larger class, on the test split."""
     test_counts = manifest.loc[manifest["split"] == "test", "class"].value_counts()
     right = test_counts.max() / test_counts.sum()
-    answer = (f"{right:.3f}: the test images of the larger class "
-              f"({test_counts.idxmax()}, {test_counts.max()}) / all test images "
-              f"({test_counts.sum()}).")
+    answer = (f"{right:.3f}: the test images of the larger class ({test_counts.idxmax()}, "
+              f"{test_counts.max()}) / all test images ({test_counts.sum()}).")
     _answers[1] = answer
     _require_answer(1, baseline=baseline)
     if not _is_number(baseline):
@@ -203,11 +199,9 @@ def check_extra_augmentation(layer, images, prediction, path: str | Path) -> Non
     if not np.allclose(np.asarray(layer(images, training=False)), images):
         raise NotYet(2, "the layer changes images in inference mode too; augmentation must "
                      "leave validation, test and new images alone.")
-    if not isinstance(prediction, str) or prediction.strip().lower() not in (
-            "better", "worse", "same"):
-        raise NotYet(2, f"write your prediction as 'better', 'worse' or 'same', got "
-                     f"{prediction!r}.")
-    prediction = prediction.strip().lower()
+    prediction = prediction.strip().lower() if isinstance(prediction, str) else prediction
+    if not isinstance(prediction, str) or prediction not in ("better", "worse", "same"):
+        raise NotYet(2, f"write your prediction as 'better', 'worse' or 'same': {prediction!r}?")
     _record(path, 2, prediction, {"layer": type(layer).__name__})
     _done(2, f"{type(layer).__name__} changes training images only and keeps them valid; "
           f"your prediction ({prediction!r}) is written down in {Path(path).name}.")
@@ -298,8 +292,10 @@ def check_output_layer(layer) -> None:
     _done(4, f"one unit with a sigmoid: for 4 faces {shown}, each a P(sad) between 0 and 1.")
 
 
-def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Model) -> None:
-    """Exercise 5: weights of the first Conv2D and of the final Dense layer, counted by hand."""
+def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Model,
+                          head_share: str | None = None) -> None:
+    """Exercise 5: weights of the first Conv2D and of the final Dense layer, counted by hand,
+    after a guess (`head_share`) of the output layer's share of all the model's parameters."""
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
     right_conv, right_head = conv.count_params(), dense.count_params()
@@ -307,7 +303,9 @@ def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Mod
     answer = (f"3 * 3 * {c_in} * {conv.filters} = {right_conv:,} and {flat:,} + 1 = "
               f"{right_head:,}.")
     _answers[5] = answer
-    _require_answer(5, conv_weights=conv_weights, head_weights=head_weights)
+    _require_answer(5, head_share=head_share, conv_weights=conv_weights, head_weights=head_weights)
+    if head_share not in (None, "under 1%", "about 10%", "over half"):
+        raise NotYet(5, f'head_share: "under 1%", "about 10%" or "over half"; got {head_share!r}.')
     for name, value in (("conv_weights", conv_weights), ("head_weights", head_weights)):
         if not isinstance(value, (int, np.integer)):
             raise NotYet(5, f"{name} should be a whole number (write the arithmetic, e.g. "
@@ -323,7 +321,9 @@ def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Mod
                  " One weight per number coming out of Flatten, plus a bias.")
         raise _wrong(5, f"you counted {head_weights:,} weights for the Dense layer; that is "
                      f"not what it holds.{hint_}", answer)
-    _done(5, f"{right_conv:,} and {right_head:,}, as the table below says.")
+    guess = f"You guessed {head_share}: it" if head_share else "The output layer"
+    _done(5, f"{right_conv:,} and {right_head:,}, as the table below says. {guess} holds "
+          f"{right_head / model.count_params():.1%} of all {model.count_params():,} parameters.")
 
 
 def _loss_effect(name: str) -> str | None:

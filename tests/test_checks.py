@@ -205,7 +205,11 @@ def test_output_layer_shows_what_a_wrong_choice_gives(capsys):
 
 
 def test_parameter_count(model, capsys):
-    passes(checks.check_parameter_count, 144, 1153, model, capsys=capsys, exercise=5)
+    out = passes(checks.check_parameter_count, 144, 1153, model, "about 10%", capsys=capsys,
+                 exercise=5)  # a guess is recorded, never wrong; the check gives the share
+    assert re.search(r"You guessed about 10%: it holds 0\.\d% of all [\d,]+ parameters", out)
+    fails_with(checks.check_parameter_count, 144, 1153, model, "a lot", words="under 1%",
+               exercise=5)
     fails_with(checks.check_parameter_count, 160, 1153, model, words="use_bias=False",
                exercise=5)
     fails_with(checks.check_parameter_count, 144, 1152, model, words="Add the bias",
