@@ -314,6 +314,19 @@ def _interrupted(signum: int, frame) -> None:
     raise KeyboardInterrupt("Ctrl-C" if name == "SIGINT" else name)
 
 
+def _quiet_exit() -> None:
+    """After a stop, papermill's kernel is shut down at exit (nbclient's atexit hook), which
+    signals the kernel and resumes its interrupted tasks: ignore further stops so that exit
+    ends in 130, not killed by a late SIGINT, and keep asyncio from logging those tasks'
+    errors (a stopped kernel's `DeadKernelError`) as tracebacks."""
+    import logging
+
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def console_main() -> int:
     """`main` for the command line. SIGTERM and SIGHUP (a closed terminal) end a run as Ctrl-C
     does, so the learner's files are put back; each ends in one line, not a traceback. SIGINT
@@ -325,6 +338,7 @@ def console_main() -> int:
     try:
         return main()
     except KeyboardInterrupt as stop:
+        _quiet_exit()
         what = stop.args[0] if stop.args else "Ctrl-C"
         print(f"\nStopped ({what}). Your own files in WORK_DIR are as they were; the notebook "
               "that was running did not finish: run the same command again.", file=sys.stderr)

@@ -356,13 +356,28 @@ def test_out_pointing_at_the_notebooks_folder_is_refused(capsys, command):
     assert {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("*.ipynb")} == before
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
-def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(tmp_path,
-                                                                                 signal_name):
+def _code_cell_running(executed: Path) -> bool:
+    """Whether papermill's copy shows a code cell running (it saves the copy as each starts)."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError):
+        return False  # not there yet, or caught mid-write
+    return any(cell["cell_type"] == "code"
+               and cell["metadata"].get("papermill", {}).get("status") == "running"
+               for cell in cells)
+
+
+@pytest.mark.parametrize("signal_name, moment", [
+    ("SIGTERM", "as 01 starts"), ("SIGHUP", "as 01 starts"), ("SIGINT", "as 01 starts"),
+    ("SIGTERM", "in a cell")])
+def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(
+        tmp_path, signal_name, moment):
     """SLOW (starts a run).
 
-    A closed terminal (SIGHUP) or a kill (SIGTERM) mid-run: the learner's predictions.json
-    is put back (here the test plays the solution notebook writing its own), no traceback."""
+    A closed terminal (SIGHUP) or a kill (SIGTERM) mid-run, while the kernel starts or while
+    it runs a cell: the learner's predictions.json is put back (here the test plays the
+    solution notebook writing its own), no traceback, exit status 130 (a stop during the
+    kernel's start once ended killed by a late SIGINT)."""
     import signal
     import subprocess
     import sys
@@ -378,9 +393,10 @@ def test_a_signal_ends_a_run_in_one_line_and_puts_the_learners_predictions_back(
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     executed = work / "executed" / "01_collect_data.ipynb"  # papermill writes it as 01 starts
-    while not executed.exists():
+    ready = executed.exists if moment == "as 01 starts" else lambda: _code_cell_running(executed)
+    while not ready():
         assert run.poll() is None, run.communicate()
-        time.sleep(0.1)
+        time.sleep(0.01)
     learners.write_text('{"2": "the solution\'s"}')
     run.send_signal(getattr(signal, signal_name))
     stdout, stderr = run.communicate(timeout=120)
