@@ -155,10 +155,38 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
     assert "| model | accuracy |" in done.stdout
 
 
-def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
-    """SLOW (runs the course).
+FAKE_COURSE = """
+import json, runpy, shutil, subprocess, sys
+real_run = subprocess.run
+called, course_work, course_out, course_stdout = sys.argv[1:5]
 
-    --course runs the notebooks on the non-test faces and scores the served models."""
+def course_run(command, **kwargs):  # stands in for `python -m helpers.course run ...`
+    if command[1:3] != ["-m", "helpers.course"]:
+        return real_run(command, **kwargs)
+    pairs = {command[i + 1]: command[i + 2] for i, x in enumerate(command) if x == "-p"}
+    out = command[command.index("--out") + 1]
+    json.dump({"command": command, "source": sorted(
+        str(p.relative_to(pairs["SOURCE_DIR"])) for p in __import__("pathlib").Path(
+            pairs["SOURCE_DIR"]).rglob("*") if p.is_file())}, open(called, "w"))
+    shutil.copytree(course_work, pairs["WORK_DIR"])
+    shutil.copytree(course_out, out)
+    return subprocess.CompletedProcess(command, 0, open(course_stdout).read(), "")
+
+subprocess.run = course_run
+sys.argv = [sys.argv[5], *sys.argv[6:]]
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0])  # as `python benchmarks/benchmark.py` has it
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_benchmark_runs_the_course_on_its_training_faces_and_scores_the_served_models(
+        tmp_path, course):
+    """SLOW (scores the course run's models).
+
+    --course gives the course (`helpers.course run -p SOURCE_DIR`, notebooks 01-07) its training
+    faces only, never a test or held-out face, with the --course-parameter values, then scores
+    the models the run served. The course run itself is the suite's one run (conftest's
+    `course`), standing in for the command: its notebooks are tested there."""
     from helpers.images import class_folders, iter_files
     from helpers.synthetic import generate_dataset
 
@@ -169,12 +197,25 @@ def test_benchmark_trains_through_the_course_and_predicts_like_a_user(tmp_path):
             (tmp_path / part / folder.name).mkdir(parents=True, exist_ok=True)
             Image.open(path).convert("L").resize((48, 48)).save(
                 tmp_path / part / folder.name / f"{path.stem}.png")
-    short = [("EPOCHS", "2"), ("MIN_STEPS", "0"), ("DIAGNOSE_EPOCHS", "0")]  # the path, not scores
-    done = run_benchmark("--data", str(tmp_path / "faces"), "--test-size", "20", "--skip-seed",
-                         "--skip-default", "--course", "--validation",
-                         str(tmp_path / "held_out"), "--anchor", "0.01",
-                         *(x for pair in short for x in ("--course-parameter", *pair)))
+    (tmp_path / "stdout.txt").write_text(course["stdout"])
+    short = [("EPOCHS", "2"), ("MIN_STEPS", "0")]
+    done = subprocess.run(
+        [sys.executable, "-c", FAKE_COURSE, str(tmp_path / "called.json"), str(course["work"]),
+         str(course["out"]), str(tmp_path / "stdout.txt"),
+         str(REPO / "benchmarks" / "benchmark.py"), "--data", str(tmp_path / "faces"),
+         "--test-size", "20", "--skip-seed", "--skip-default", "--course", "--validation",
+         str(tmp_path / "held_out"), "--anchor", "0.01",
+         *(x for pair in short for x in ("--course-parameter", *pair))],
+        capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    called = json.loads((tmp_path / "called.json").read_text())
+    command = " ".join(called["command"])
+    assert "--only 01 02 03 04 05 06 07" in command and "-p SEED 42" in command
+    assert all(f"-p {name} {value}" in command for name, value in short)
+    faces, held = ({str(f.relative_to(tmp_path / part)) for f in (tmp_path / part).rglob("*.png")}
+                   for part in ("faces", "held_out"))
+    assert set(called["source"]) < faces and len(called["source"]) == len(faces) - 20
+    assert not set(called["source"]) & held  # neither a test face nor a held-out one
     held_out = done.stdout.split("On 20 faces held out of the training folder")[1]
     assert re.search(r"^\| kit CNN through the course, served \| [01]\.\d{3} \| "
                      r"\d\.\d{3}–\d\.\d{3} \|", held_out, re.MULTILINE), held_out

@@ -33,10 +33,10 @@ def test_mirrored_on_a_cpu_trains_one_model_on_two_logical_devices():
         set_seed(0)
         with strategy.scope():
             model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, "sigmoid")])
-            model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy", metrics=["accuracy"])
+            model.compile(keras.optimizers.Adam(0.1), "binary_crossentropy", metrics=["accuracy"])
         x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
         y = (x[:, 0] > 0).astype("float32")
-        history = model.fit(x, y, batch_size=16, epochs=40, verbose=0)
+        history = model.fit(x, y, batch_size=32, epochs=15, verbose=0)
         kernel = model.layers[0].kernel
         print(strategy.num_replicas_in_sync, type(strategy).__name__,
               strategy.extended.worker_devices)
