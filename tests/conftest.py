@@ -8,6 +8,7 @@ group picture, tight face crops (FER-like 48x48, passport-like) and an EXIF-rota
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -20,6 +21,8 @@ import pytest
 from matplotlib import cbook
 from PIL import Image, ImageOps
 from sklearn.datasets import load_sample_image
+
+from helpers.workspace import ARTEFACTS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,8 +101,11 @@ def chromium() -> str:
     return found
 
 
-#: What notebook 05 and later make in the work folder: left out, a copy is ready for 05 again.
-FROM_05_ON = ("executed", "models", "backup", "logs", "checkpoint.keras", "training_log.csv")
+#: What notebook 05 and later make in the work folder (the registry's files, and training's
+#: backup, logs and checkpoint; `executed` holds the run's notebooks): left out of a copy, the
+#: copy is as 04 left it, ready for 05 again.
+FROM_05_ON = ("executed", "backup", "logs", "checkpoint.keras", *sorted(
+    {Path(a.path).parts[0] for a in ARTEFACTS.values() if a.made_by >= "05"}))
 
 
 def copy_course(course: dict, root: Path, leave_out: tuple[str, ...] = ()) -> dict:
@@ -110,6 +116,18 @@ def copy_course(course: dict, root: Path, leave_out: tuple[str, ...] = ()) -> di
     shutil.copytree(course["data"], data)
     params = course["params"] | {"WORK_DIR": str(work), "DATA_DIR": str(data)}
     return course | {"work": work, "data": data, "params": params}
+
+
+def digests(folder: Path) -> dict[str, str]:
+    """Every file below `folder`, by its path relative to it, with the SHA-256 of its bytes:
+    equal before and after means nothing there was changed, added or removed."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def as_options(params: dict) -> list[str]:
+    """`{"SEED": 7}` as the runner's command line takes it: `["-p", "SEED", "7"]`."""
+    return [x for name, value in params.items() for x in ("-p", name, str(value))]
 
 
 def printed(notebook: Path) -> str:

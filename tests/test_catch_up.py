@@ -3,7 +3,7 @@ NN would have written, from the solutions, and notebook NN then runs."""
 
 import json
 
-from conftest import copy_course
+from conftest import as_options, copy_course, digests
 from helpers import course as course_module
 from helpers import runner
 from helpers.student import make_student_copies
@@ -22,7 +22,7 @@ def test_catch_up_from_nothing_makes_the_course_runs_files_and_05_trains_the_sam
     work.mkdir()
     mine = '{"exercise": 2, "prediction": "worse", "settings": {}}\n'
     Work(work).path("predictions").write_text(mine)  # the learner's own prediction from 03
-    params = [x for k, v in course["params"].items() for x in ("-p", k, str(v))]
+    params = as_options(course["params"])
 
     assert course_module.main(["catch-up", "05", *params, "-p", "WORK_DIR", str(work),
                                "-p", "DATA_DIR", str(data)]) == 0
@@ -34,7 +34,7 @@ def test_catch_up_from_nothing_makes_the_course_runs_files_and_05_trains_the_sam
     assert all(path.read_bytes() == text for path, text in copies.items())
     for made in ("collect", "cleaning_report", "face_step", "split"):
         assert Work(work).path(made).read_bytes() == Work(course["work"]).path(made).read_bytes()
-    assert _digests(data) == _digests(course["data"])
+    assert digests(data) == digests(course["data"])
     assert _weights(work) == _weights(course["work"])
 
     # notebook 05 now finds everything it needs; twice from the same files, the same training
@@ -49,12 +49,6 @@ def test_catch_up_from_nothing_makes_the_course_runs_files_and_05_trains_the_sam
     validation = [json.loads((Work(run).path("trained_model") / "card.json").read_text())[
         "validation"] for run in (work, again["work"])]
     assert validation[0] == validation[1] and validation[0]["val_accuracy"] >= 0
-
-
-def _digests(folder) -> dict:
-    from helpers.images import sha256_of
-
-    return {str(p.relative_to(folder)): sha256_of(p) for p in folder.rglob("*") if p.is_file()}
 
 
 def _weights(work) -> list:

@@ -2,7 +2,6 @@
 
 Face cropping is tested in test_faces.py."""
 
-import hashlib
 import io
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from matplotlib import cbook
 from PIL import Image, ImageEnhance
 
+from conftest import digests
 from helpers.clean import (
     USABLE_OUTCOMES,
     clean_images,
@@ -23,10 +23,6 @@ from helpers.images import REASONS
 from helpers.review import apply_review
 from helpers.synthetic import draw_face, generate_dataset
 from helpers.workspace import OUTPUT_MARKER
-
-
-def _snapshot(folder):
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def face(path, seed, size=(96, 96), mode="RGB", **save):
@@ -57,10 +53,10 @@ def messy(tmp_path, make_image):
 
 
 def test_every_file_has_exactly_one_outcome_and_originals_are_untouched(messy, tmp_path):
-    before = _snapshot(messy)
+    before = digests(messy)
     report = clean_images(messy, tmp_path / "work", min_size=32)
-    assert _snapshot(messy) == before
-    assert sorted(report["file"]) == sorted(p.relative_to(messy).as_posix() for p in before)
+    assert digests(messy) == before
+    assert sorted(report["file"]) == sorted(before)
     outcome = dict(zip(report["file"], report["outcome"]))
     reason = dict(zip(report["file"], report["reason"]))
     assert outcome["happy/good.jpg"] == "kept"

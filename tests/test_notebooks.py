@@ -17,7 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FLIP_LABELS, FROM_05_ON, REPO, copy_course, printed, run_in_terminal
+from conftest import (
+    FLIP_LABELS,
+    FROM_05_ON,
+    REPO,
+    as_options,
+    copy_course,
+    digests,
+    printed,
+    run_in_terminal,
+)
 from helpers.clean import USABLE_OUTCOMES
 from helpers.model import build_model
 from helpers.workspace import Work
@@ -239,27 +248,23 @@ def test_the_largest_training_losses_find_most_planted_flips(course):
 
 def test_accepted_suggestions_relabel_training_pictures_and_compare_on_validation(
         course, tmp_path):
-    """Notebook 10 again with ACCEPT_SUGGESTIONS: copies move and the report and split follow,
-    validation and test rows and the originals stay as they were, and both fine-tuned models
-    are measured on validation."""
-    import hashlib
+    """Notebook 10 again with ACCEPT_SUGGESTIONS (fine-tuning one epoch): copies move and the
+    report and split follow, validation and test rows and the originals stay as they were, and
+    both fine-tuned models are measured on validation."""
     import shutil
-
-    def snapshot(folder):
-        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
-                if p.is_file()}
 
     work_dir = shutil.copytree(course["work"], tmp_path / "work", ignore=shutil.ignore_patterns(
         "executed", "logs", "backup", "models", "checkpoint.keras"))
     shutil.copytree(course["work"] / "models" / "trained", work_dir / "models" / "trained")
-    work, originals = Work(work_dir), snapshot(course["data"])
+    work, originals = Work(work_dir), digests(course["data"])
     before = work.table("split")
     command = [sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "10",
-               "-p", "ACCEPT_SUGGESTIONS", "True", "-p", "WORK_DIR", str(work_dir),
+               "-p", "ACCEPT_SUGGESTIONS", "True", "-p", "FINE_TUNE_EPOCHS", "1",
+               "-p", "WORK_DIR", str(work_dir),
                "-p", "DATA_DIR", str(course["data"]), "--out", str(tmp_path / "out")]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert snapshot(course["data"]) == originals
+    assert digests(course["data"]) == originals
     after, report, top = work.table("split"), work.table("cleaning_report"), work.table(
         "top_losses")
     held_out = before[before["split"] != "train"].reset_index(drop=True)
@@ -344,7 +349,7 @@ def test_notebook_05_trains_under_a_two_cpu_mirrored_strategy(course, tmp_path):
         sys.executable, "-m", "helpers.course", "run", "--quick", "--only", "05",
         "-p", "STRATEGY", "mirrored", "-p", "STRATEGY_CPUS", "2", "-p", "EPOCHS", "2",
         "-p", "MIN_STEPS", "0", "-p", "DIAGNOSE_EPOCHS", "0",
-        *(x for k, v in run["params"].items() for x in ("-p", k, str(v))),
+        *as_options(run["params"]),
         "--out", str(tmp_path / "out")], timeout=900)
     assert status == 0, console[-3000:]
     assert re.search(r"\r\[1/1\] 05_train: cell \d+/\d+ · .+ · epoch 2/2 · \d+\.\d s/epoch · ",

@@ -1,13 +1,12 @@
 """Cleaning driven by the model: planted flips, training-only top losses, marks carried into the
 split without touching the originals, and exercise 14's check."""
 
-import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import save_brightness_model, write_image
+from conftest import digests, save_brightness_model, write_image
 from helpers.checks import NotYet
 from helpers.checks_after_training import check_picture_loss
 from helpers.clean import check_copies, clean_images
@@ -23,10 +22,6 @@ from helpers.relabel import (
 from helpers.review import apply_review
 from helpers.split import list_pictures
 from helpers.synthetic import _make_image, flip_labels, generate_dataset
-
-
-def _snapshot(folder):
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 def test_flip_labels_swaps_drawn_faces_between_the_class_folders(tmp_path):
@@ -91,14 +86,14 @@ def test_top_losses_rank_training_pictures_only(noisy):
 
 def test_marks_reach_the_split_and_the_report_but_never_the_originals(noisy):
     data, work, report, manifest, model = noisy
-    originals = _snapshot(data)
+    originals = digests(data)
     top = training_losses(model, manifest, work / "clean", report, 16).head(3)
     marks = suggested_marks(top)
     assert marks[top["key"].iloc[0]] == "move"
     assert list(marks.values()).count("move") == 1  # the model answers the others correctly
     marks[top["key"].iloc[1]] = "set_aside"
     reviewed_report = apply_review(report, marks, work)
-    assert _snapshot(data) == originals
+    assert digests(data) == originals
     assert len(reviewed_report) == len(report)  # every file is still in the report
     check_copies(reviewed_report, work)
 

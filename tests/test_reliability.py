@@ -14,7 +14,6 @@ together on a loaded 2-core machine); the rest take seconds.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -30,7 +29,15 @@ import psutil
 import pytest
 from PIL import Image
 
-from conftest import FROM_05_ON, REPO, copy_course, save_brightness_model, write_image
+from conftest import (
+    FROM_05_ON,
+    REPO,
+    as_options,
+    copy_course,
+    digests,
+    save_brightness_model,
+    write_image,
+)
 from helpers.clean import clean_images
 from helpers.collect import import_folder
 from helpers.course import main as course_main
@@ -427,16 +434,11 @@ def test_unreadable_image_gives_an_error_line(tmp_path, classifier, monkeypatch)
 # --------------------------------------------------------------------------- faults
 
 
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EACCES], ids=["disk_full", "no_permission"])
 def test_write_errors_while_cleaning_leave_originals_untouched(tmp_path, monkeypatch, code):
     data = _two_classes(tmp_path / "data", n=2)
     _noise(data / "sad" / "convert.webp", 1)
-    before = _snapshot(data)
+    before = digests(data)
 
     def fail(*args, **kwargs):
         raise OSError(code, os.strerror(code))
@@ -446,7 +448,7 @@ def test_write_errors_while_cleaning_leave_originals_untouched(tmp_path, monkeyp
     with pytest.raises(OSError) as info:
         clean_images(data, tmp_path / "work")
     assert info.value.errno == code and os.strerror(code) in str(info.value)
-    assert _snapshot(data) == before
+    assert digests(data) == before
 
 
 def test_write_errors_while_cleaning_say_what_to_do(tmp_path, monkeypatch):
@@ -485,9 +487,9 @@ def prepared(course, tmp_path_factory):
     copied = copy_course(course, tmp_path_factory.mktemp("prepared"), leave_out=FROM_05_ON)
     work, root = copied["work"], copied["work"].parent
     return {
-        "root": root, "params": copied["params"], "data": _snapshot(copied["data"]),
+        "root": root, "params": copied["params"], "data": digests(copied["data"]),
         "report": Work(work).path("cleaning_report").read_bytes(),
-        "split": Work(work).path("split").read_bytes(), "clean": _snapshot(work / "clean"),
+        "split": Work(work).path("split").read_bytes(), "clean": digests(work / "clean"),
     }
 
 
@@ -498,9 +500,9 @@ def test_rerunning_01_and_02_is_idempotent_and_reproducible(prepared):
     _papermill("01_collect_data.ipynb", root / "again", **params)
     _papermill("02_clean_data.ipynb", root / "again", **params)
     work = root / "work"
-    assert _snapshot(root / "data") == prepared["data"]
+    assert digests(root / "data") == prepared["data"]
     assert Work(work).path("cleaning_report").read_bytes() == prepared["report"]
-    assert _snapshot(work / "clean") == prepared["clean"]
+    assert digests(work / "clean") == prepared["clean"]
     again = split_dataset(work / "clean", seed=42).to_csv(index=False)
     assert again.encode() == prepared["split"]
     other = split_dataset(work / "clean", seed=7)
@@ -526,7 +528,7 @@ def test_training_killed_mid_run_resumes_from_the_last_epoch(prepared):
     command = [sys.executable, "-m", "helpers.course", "run", "--only", "05", "--out",
                str(root / "killed"), "-p", "EPOCHS", str(epochs), "-p", "MIN_STEPS", "0",
                "-p", "DIAGNOSE_EPOCHS", "0",
-               *(x for k, v in prepared["params"].items() for x in ("-p", k, str(v)))]
+               *as_options(prepared["params"])]
     run = subprocess.Popen(command, cwd=REPO, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 400

@@ -1,11 +1,11 @@
 """Review: marks applied to the work folders (never the originals), and the widget's state."""
 
-import hashlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import digests
 from helpers.clean import REPORT_NAME, USABLE_OUTCOMES, clean_images
 from helpers.review import MOVED_PREFIX, ReviewWidget, apply_review, review_widget, show_outcomes
 from helpers.split import split_dataset
@@ -16,10 +16,6 @@ def face(path, seed, size=(96, 96), **save):
     path.parent.mkdir(parents=True, exist_ok=True)
     draw_face(np.random.default_rng(seed), 0.5, size).save(path, **save)
     return path
-
-
-def _snapshot(folder):
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
 
 
 @pytest.fixture
@@ -41,7 +37,7 @@ def cleaned(tmp_path):
 
 def test_marks_move_copies_between_work_folders_and_update_the_report(cleaned):
     data, work, report = cleaned
-    originals = _snapshot(data)
+    originals = digests(data)
     marks = {
         "happy/h0_small.webp": "keep",  # set aside -> clean/happy, converted to PNG
         "sad/tiny.png": "move",  # set aside -> clean/happy
@@ -50,7 +46,7 @@ def test_marks_move_copies_between_work_folders_and_update_the_report(cleaned):
         "happy/h2.jpg": "keep",  # already there: nothing changes
     }
     reviewed = apply_review(report, marks, work).set_index("file")
-    assert _snapshot(data) == originals
+    assert digests(data) == originals
     expected = {
         "happy/h0_small.webp": ("converted", "kept_on_review", "clean/happy/h0_small.webp.png"),
         "sad/tiny.png": ("kept", "relabelled", f"clean/happy/{MOVED_PREFIX.format('sad')}tiny.png"),
@@ -82,10 +78,10 @@ def test_applying_the_same_marks_twice_changes_nothing(cleaned):
     _, work, report = cleaned
     marks = {"happy/h1.jpg": "move", "sad/tiny.png": "keep", "sad/s2.jpg": "set_aside"}
     once = apply_review(report, marks, work)
-    files = _snapshot(work)
+    files = digests(work)
     twice = apply_review(once, marks, work)
     pd.testing.assert_frame_equal(once, twice)
-    assert _snapshot(work) == files
+    assert digests(work) == files
     back = apply_review(twice, {"happy/h1.jpg": "keep"}, work).set_index("file")
     assert back.at["happy/h1.jpg", "output"] == "clean/happy/h1.jpg"
 
@@ -109,10 +105,10 @@ def test_a_report_read_back_from_csv_can_be_reviewed(cleaned):
 )
 def test_bad_marks_are_refused_before_anything_moves(cleaned, marks, message):
     _, work, report = cleaned
-    before = _snapshot(work)
+    before = digests(work)
     with pytest.raises(ValueError, match=message):
         apply_review(report, {"happy/h2.jpg": "set_aside", **marks}, work)
-    assert _snapshot(work) == before
+    assert digests(work) == before
 
 
 def test_widget_keeps_marks_when_switching_class_and_applies_them(cleaned):
@@ -166,19 +162,19 @@ def test_show_outcomes_draws_crops_or_rejects(cleaned):
 def test_a_copy_deleted_by_hand_is_named_before_anything_moves(cleaned):
     _, work, report = cleaned
     (work / report.set_index("file").loc["sad/s2.jpg", "output"]).unlink()
-    before = _snapshot(work)
+    before = digests(work)
     with pytest.raises(ValueError, match="sad/s2.jpg: its copy .* is missing"):
         apply_review(report, {"happy/h1.jpg": "move", "sad/s2.jpg": "move"}, work)
-    assert _snapshot(work) == before
+    assert digests(work) == before
 
 
 def test_a_report_that_lists_a_file_twice_is_refused_before_anything_moves(cleaned):
     _, work, report = cleaned
     twice = pd.concat([report, report[report["file"] == "happy/h1.jpg"]], ignore_index=True)
-    before = _snapshot(work)
+    before = digests(work)
     with pytest.raises(ValueError, match="lists happy/h1.jpg more than once"):
         apply_review(twice, {"happy/h1.jpg": "move"}, work)
-    assert _snapshot(work) == before
+    assert digests(work) == before
 
 
 def test_cleaning_again_first_removes_the_report_of_the_clean_folder_it_replaces(cleaned,
