@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from helpers.workspace import is_number
+
 #: What the exercises are about, by number (the notebooks' "Exercise N" headings use these).
 EXERCISES = {
     1: "the score of always guessing",
@@ -42,7 +44,7 @@ EXERCISES = {
 }
 
 _wrong_tries: dict[int, int] = {}  # wrong tries per exercise in this kernel
-_answers: dict[int, str] = {}  # the answer of each exercise checked so far, for hint()
+answers_seen: dict[int, str] = {}  # the answer of each exercise checked so far, for hint()
 
 
 class NotYet(Exception):
@@ -60,25 +62,25 @@ def hint(exercise: int) -> None:
     """Print the answer to exercise `exercise` (run its check cell once first)."""
     if exercise not in EXERCISES:
         raise ValueError(f"the exercises are numbered {min(EXERCISES)} to {max(EXERCISES)}")
-    answer = _answers.get(exercise)
+    answer = answers_seen.get(exercise)
     print(f"Exercise {exercise} ({EXERCISES[exercise]}): " + (
         answer or "run its check cell once first, then ask again."))
 
 
-def _wrong(exercise: int, message: str, answer: str) -> NotYet:
+def wrong(exercise: int, message: str, answer: str) -> NotYet:
     """What is wrong; from the second wrong try of this exercise, the answer too."""
-    _answers[exercise] = answer
+    answers_seen[exercise] = answer
     _wrong_tries[exercise] = tries = _wrong_tries.get(exercise, 0) + 1
     more = (f" The answer: {answer}" if tries >= 2 else
             f" Try again; a second wrong try, or hint({exercise}), shows the answer.")
     return NotYet(exercise, message + more)
 
 
-def _done(exercise: int, message: str) -> None:
+def done(exercise: int, message: str) -> None:
     print(f"✓ Exercise {exercise} ({EXERCISES[exercise]}): {message}")
 
 
-def _require_answer(exercise: int, **answers) -> None:
+def require_answer(exercise: int, **answers) -> None:
     """Stop with 'not done yet' while any answer is still the `...` placeholder."""
     missing = [name for name, value in answers.items() if value is Ellipsis]
     if missing:
@@ -86,12 +88,8 @@ def _require_answer(exercise: int, **answers) -> None:
                      "cell above with your answer, run that cell, then this one.")
 
 
-def _close(a: float, b: float, tolerance: float = 1e-6) -> bool:
+def close(a: float, b: float, tolerance: float = 1e-6) -> bool:
     return abs(float(a) - float(b)) <= tolerance
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def _read_records(path: Path) -> list[dict]:
@@ -122,13 +120,13 @@ def check_prediction(exercise: int, prediction, path: str | Path,
                      settings: Mapping | None = None) -> None:
     """Record a prediction (a share between 0 and 1) made before a run, with the settings it
     was made under, in `path` (JSON lines). A prediction is never wrong; a missing one is."""
-    _answers[exercise] = "any share between 0 and 1 that you believe: this one is yours."
-    _require_answer(exercise, my_prediction=prediction)
-    if not _is_number(prediction) or not 0 <= prediction <= 1:
+    answers_seen[exercise] = "any share between 0 and 1 that you believe: this one is yours."
+    require_answer(exercise, my_prediction=prediction)
+    if not is_number(prediction) or not 0 <= prediction <= 1:
         raise NotYet(exercise, f"write your prediction as a share between 0 and 1 (0.9 for "
                      f"90%), got {prediction!r}.")
     _record(path, exercise, float(prediction), settings)
-    _done(exercise, f"your prediction ({prediction:.3f}) is written down in "
+    done(exercise, f"your prediction ({prediction:.3f}) is written down in "
           f"{Path(path).name}; the run will tell.")
 
 
@@ -155,29 +153,29 @@ def check_baseline(baseline: float, manifest) -> None:
     right = test_counts.max() / test_counts.sum()
     answer = (f"{right:.3f}: the test images of the larger class ({test_counts.idxmax()}, "
               f"{test_counts.max()}) / all test images ({test_counts.sum()}).")
-    _answers[1] = answer
-    _require_answer(1, baseline=baseline)
-    if not _is_number(baseline):
+    answers_seen[1] = answer
+    require_answer(1, baseline=baseline)
+    if not is_number(baseline):
         raise NotYet(1, f"expected one number (a share between 0 and 1), got {baseline!r}.")
     if baseline > 1:
-        raise _wrong(1, f"{baseline} is a count, not a share: divide by the number of test "
+        raise wrong(1, f"{baseline} is a count, not a share: divide by the number of test "
                      "images.", answer)
-    if _close(baseline, test_counts.min() / test_counts.sum()) and not _close(baseline, right):
-        raise _wrong(1, "that is the share of the *smaller* class; always guessing the larger "
+    if close(baseline, test_counts.min() / test_counts.sum()) and not close(baseline, right):
+        raise wrong(1, "that is the share of the *smaller* class; always guessing the larger "
                      "class is right more often.", answer)
-    if not _close(baseline, right, 1e-4):
-        raise _wrong(1, f"{baseline:.3f} is not the share of the larger class in the test "
+    if not close(baseline, right, 1e-4):
+        raise wrong(1, f"{baseline:.3f} is not the share of the larger class in the test "
                      "split. Count the classes of the test rows only (split == 'test').",
                      answer)
-    _done(1, f"{right:.3f}. A model has to beat this to be worth anything.")
+    done(1, f"{right:.3f}. A model has to beat this to be worth anything.")
 
 
 def check_extra_augmentation(layer, images, prediction, path: str | Path) -> None:
     """Exercise 2: one more Keras augmentation layer that keeps images valid and labels true,
     and a written prediction of its effect (recorded in `path`)."""
     answer = "for example keras.layers.RandomBrightness(0.3, value_range=(0, 255))."
-    _answers[2] = answer
-    _require_answer(2, extra=layer, my_prediction=prediction)
+    answers_seen[2] = answer
+    require_answer(2, extra=layer, my_prediction=prediction)
     if not isinstance(layer, keras.layers.Layer):
         raise NotYet(2, f"expected a Keras layer from keras.layers, got {type(layer).__name__}.")
     if isinstance(layer, keras.layers.RandomFlip) and "vertical" in layer.mode:
@@ -190,7 +188,7 @@ def check_extra_augmentation(layer, images, prediction, path: str | Path) -> Non
                      f"{changed.shape}: the model expects {images.shape[1:]}.")
     squashed = images.max(initial=0) > 1 and changed.max(initial=0) <= 1 + 1e-3
     if changed.min() < -1e-3 or changed.max() > 255 + 1e-3 or squashed:
-        raise _wrong(2, f"pixel values now run from {changed.min():.2f} to {changed.max():.2f}, "
+        raise wrong(2, f"pixel values now run from {changed.min():.2f} to {changed.max():.2f}, "
                      "but the model takes raw pixels from 0 to 255 (it scales them itself). "
                      "Layers that change brightness need to be told the range.",
                      "value_range=(0, 255).")
@@ -203,7 +201,7 @@ def check_extra_augmentation(layer, images, prediction, path: str | Path) -> Non
     if not isinstance(prediction, str) or prediction not in ("better", "worse", "same"):
         raise NotYet(2, f"write your prediction as 'better', 'worse' or 'same': {prediction!r}?")
     _record(path, 2, prediction, {"layer": type(layer).__name__})
-    _done(2, f"{type(layer).__name__} changes training images only and keeps them valid; "
+    done(2, f"{type(layer).__name__} changes training images only and keeps them valid; "
           f"your prediction ({prediction!r}) is written down in {Path(path).name}.")
 
 
@@ -217,8 +215,8 @@ def check_conv_block(conv_block: Callable) -> None:
     answer = ('[layers.Conv2D(filters, 3, padding="same", use_bias=False), '
               "layers.BatchNormalization(momentum=0.9), layers.ReLU()] * convolutions "
               "(new layers each time, e.g. in a loop), then layers.MaxPooling2D().")
-    _answers[3] = answer
-    _require_answer(3, conv_block=conv_block)
+    answers_seen[3] = answer
+    require_answer(3, conv_block=conv_block)
     if not callable(conv_block):
         raise NotYet(3, f"conv_block should be a function (def conv_block(filters, "
                      f"convolutions=1): ...), got {type(conv_block).__name__}.")
@@ -231,7 +229,7 @@ def check_conv_block(conv_block: Callable) -> None:
     for got, n, filters in ((one, 1, 16), (two, 2, 32)):
         expected = unit * n + ["MaxPooling2D"]
         if _kinds(got) != expected:
-            raise _wrong(3, f"conv_block({filters}{', convolutions=2' if n == 2 else ''}) gave "
+            raise wrong(3, f"conv_block({filters}{', convolutions=2' if n == 2 else ''}) gave "
                          f"{' → '.join(_kinds(got)) or 'no layers'}; a block is `convolutions` "
                          "times a convolution with its normalisation and non-linearity, then "
                          "one pooling.", answer)
@@ -250,24 +248,24 @@ def check_conv_block(conv_block: Callable) -> None:
                 problems.append("the convolution has a bias, which the BatchNormalization "
                                 "after it makes useless")
         for norm in (layer for layer in got if isinstance(layer, keras.layers.BatchNormalization)):
-            if not _close(norm.momentum, 0.9):
+            if not close(norm.momentum, 0.9):
                 problems.append(f"BatchNormalization has momentum {norm.momentum}; the notebook "
                                 "explains why it is 0.9 here")
         if problems:
-            raise _wrong(3, "; ".join(dict.fromkeys(problems)) + ".", answer)
+            raise wrong(3, "; ".join(dict.fromkeys(problems)) + ".", answer)
     if len({id(layer) for layer in one + two + list(conv_block(16))}) != len(one + two) + 4:
-        raise _wrong(3, "conv_block hands out the same layer objects twice; a layer can sit "
+        raise wrong(3, "conv_block hands out the same layer objects twice; a layer can sit "
                      "in a model once, so make new layers inside the function.", answer)
     out = keras.Sequential([keras.Input((48, 48, 1)), *conv_block(16)]).output_shape
-    _done(3, f"a 48x48 grey image comes out of conv_block(16) as {out[1]}x{out[2]}x{out[3]}.")
+    done(3, f"a 48x48 grey image comes out of conv_block(16) as {out[1]}x{out[2]}x{out[3]}.")
 
 
 def check_output_layer(layer) -> None:
     """Exercise 4: one unit with a sigmoid, for a yes/no answer read as P(sad). A wrong choice
     is shown what it does to a few faces' features."""
     answer = 'layers.Dense(1, activation="sigmoid"): one number per face, squashed into 0-1.'
-    _answers[4] = answer
-    _require_answer(4, output_layer=layer)
+    answers_seen[4] = answer
+    require_answer(4, output_layer=layer)
     if not isinstance(layer, keras.layers.Dense):
         raise NotYet(4, f"expected a Dense layer, got {type(layer).__name__}.")
     features = np.random.default_rng(0).normal(size=(4, 1152)).astype("float32") * 3
@@ -279,17 +277,17 @@ def check_output_layer(layer) -> None:
         random.setstate(state)
     shown = "[" + ", ".join(" ".join(f"{v:.2f}" for v in row) for row in out) + "]"
     if out.shape[1] != 1:
-        raise _wrong(4, f"for 4 faces your layer gives {out.shape[1]} numbers each: {shown}. "
+        raise wrong(4, f"for 4 faces your layer gives {out.shape[1]} numbers each: {shown}. "
                      "Notebook 05's labels are one number per face (0 happy, 1 sad), so the "
                      "model must answer with one.", answer)
     if out.min() < 0 or out.max() > 1:
-        raise _wrong(4, f"for 4 faces your layer gives {shown}: numbers outside 0-1 cannot "
+        raise wrong(4, f"for 4 faces your layer gives {shown}: numbers outside 0-1 cannot "
                      "be P(sad). Which activation squashes any number into 0-1?", answer)
     activation = getattr(layer.activation, "__name__", str(layer.activation))
     if activation != "sigmoid":
-        raise _wrong(4, f"'{activation}' happens to stay in 0-1 on these faces but is not a "
+        raise wrong(4, f"'{activation}' happens to stay in 0-1 on these faces but is not a "
                      "probability of one class.", answer)
-    _done(4, f"one unit with a sigmoid: for 4 faces {shown}, each a P(sad) between 0 and 1.")
+    done(4, f"one unit with a sigmoid: for 4 faces {shown}, each a P(sad) between 0 and 1.")
 
 
 def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Model,
@@ -302,8 +300,8 @@ def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Mod
     c_in, flat = conv.input.shape[-1], dense.input.shape[-1]
     answer = (f"3 * 3 * {c_in} * {conv.filters} = {right_conv:,} and {flat:,} + 1 = "
               f"{right_head:,}.")
-    _answers[5] = answer
-    _require_answer(5, head_share=head_share, conv_weights=conv_weights, head_weights=head_weights)
+    answers_seen[5] = answer
+    require_answer(5, head_share=head_share, conv_weights=conv_weights, head_weights=head_weights)
     if head_share not in (None, "under 1%", "about 10%", "over half"):
         raise NotYet(5, f'head_share: "under 1%", "about 10%" or "over half"; got {head_share!r}.')
     for name, value in (("conv_weights", conv_weights), ("head_weights", head_weights)):
@@ -314,15 +312,15 @@ def check_parameter_count(conv_weights: int, head_weights: int, model: keras.Mod
         hint_ = (" That counts a bias per filter, but this layer has use_bias=False."
                  if conv_weights == right_conv + conv.filters else
                  " Window height x width x input channels x filters.")
-        raise _wrong(5, f"you counted {conv_weights:,} weights for the first Conv2D; that is "
+        raise wrong(5, f"you counted {conv_weights:,} weights for the first Conv2D; that is "
                      f"not what it holds.{hint_}", answer)
     if head_weights != right_head:
         hint_ = (" Add the bias: one more number." if head_weights == right_head - 1 else
                  " One weight per number coming out of Flatten, plus a bias.")
-        raise _wrong(5, f"you counted {head_weights:,} weights for the Dense layer; that is "
+        raise wrong(5, f"you counted {head_weights:,} weights for the Dense layer; that is "
                      f"not what it holds.{hint_}", answer)
     guess = f"You guessed {head_share}: it" if head_share else "The output layer"
-    _done(5, f"{right_conv:,} and {right_head:,}, as the table below says. {guess} holds "
+    done(5, f"{right_conv:,} and {right_head:,}, as the table below says. {guess} holds "
           f"{right_head / model.count_params():.1%} of all {model.count_params():,} parameters.")
 
 
@@ -345,8 +343,8 @@ def check_loss(loss) -> None:
     does with a confident mistake."""
     answer = ('"binary_crossentropy": -log(p) for a sad face, -log(1 - p) for a happy one; '
               "a sure mistake costs 4.6 at p = 0.01 and more without limit.")
-    _answers[6] = answer
-    _require_answer(6, loss=loss)
+    answers_seen[6] = answer
+    require_answer(6, loss=loss)
     name = loss if isinstance(loss, str) else type(loss).__name__
     normal = name.replace("_", "").lower()
     if normal in ("binarycrossentropy", "bce"):
@@ -354,15 +352,15 @@ def check_loss(loss) -> None:
             raise NotYet(6, "from_logits=True is for models without a sigmoid; ours ends in "
                          "one, so leave from_logits off.")
         costs = ", ".join(f"p = {p}: {-math.log(p):.2f}" for p in (0.9, 0.5, 0.01))
-        _done(6, f"binary cross-entropy. A sad face costs -log(p): {costs}.")
+        done(6, f"binary cross-entropy. A sad face costs -log(p): {costs}.")
         return
     if "categorical" in normal:
-        raise _wrong(6, f"{name} is for several classes with one output unit each; our model "
+        raise wrong(6, f"{name} is for several classes with one output unit each; our model "
                      "has one sigmoid output.", answer)
     effect = _loss_effect(normal)
     if effect:
-        raise _wrong(6, f"with {name}, {effect}", answer)
-    raise _wrong(6, f"{loss!r} is not one of Keras' losses for a yes/no probability.", answer)
+        raise wrong(6, f"with {name}, {effect}", answer)
+    raise wrong(6, f"{loss!r} is not one of Keras' losses for a yes/no probability.", answer)
 
 
 _MONITORS = {"loss": "min", "val_loss": "min", "accuracy": "max", "val_accuracy": "max"}
@@ -374,8 +372,8 @@ def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patien
     A choice is replayed on the unregularised model's curves (`diagnosis`) to show what it does."""
     answer = ('"val_loss": the loss on faces the model does not train on rises as soon as it '
               "memorises, and unlike accuracy it sees a model growing sure of wrong answers.")
-    _answers[7] = answer
-    _require_answer(7, monitor=monitor)
+    answers_seen[7] = answer
+    require_answer(7, monitor=monitor)
     if monitor not in _MONITORS:
         raise NotYet(7, f"monitor is one of the curves Keras logs: {', '.join(_MONITORS)}; got "
                      f"{monitor!r}.")
@@ -389,12 +387,12 @@ def check_early_stopping_monitor(monitor, diagnosis: pd.DataFrame | None, patien
         cost = (f" Its weights had val_loss {diagnosis['val_loss'].iloc[best]:.3f} there, "
                 f"against the lowest, {diagnosis['val_loss'].min():.3f}.")
     if monitor == "val_loss":
-        return _done(7, "it watches the loss on faces the model does not train on." + evidence)
+        return done(7, "it watches the loss on faces the model does not train on." + evidence)
     if monitor == "val_accuracy":
-        return _done(7, "defensible: it watches faces the model does not train on too, at a "
+        return done(7, "defensible: it watches faces the model does not train on too, at a "
                      "cost: it moves in steps of one face and does not see a model grow sure "
                      "of its wrong answers, which val_loss does." + evidence + cost)
     rises = "the training loss keeps falling" if monitor == "loss" else "training accuracy climbs"
-    raise _wrong(7, f"'{monitor}': {rises} while a model memorises, so it never says stop."
+    raise wrong(7, f"'{monitor}': {rises} while a model memorises, so it never says stop."
                  f"{evidence}", answer)
 

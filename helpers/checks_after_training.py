@@ -9,7 +9,8 @@ import math
 import keras
 import numpy as np
 
-from helpers.checks import NotYet, _answers, _close, _done, _is_number, _require_answer, _wrong
+from helpers.checks import NotYet, answers_seen, close, done, require_answer, wrong
+from helpers.workspace import is_number
 
 
 def check_recall_threshold(threshold: float, y_true, probabilities, target: float) -> None:
@@ -23,22 +24,22 @@ def check_recall_threshold(threshold: float, y_true, probabilities, target: floa
     reaching = [t for t in np.round(np.arange(0.01, 1.0, 0.01), 2) if recall(t) >= target]
     best = max(reaching) if reaching else 0.01
     answer = f"{best:.2f}: the highest threshold whose recall is still {target:.0%} or more."
-    _answers[9] = answer
-    _require_answer(9, high_recall_threshold=threshold)
-    if not _is_number(threshold) or not 0 < threshold < 1:
+    answers_seen[9] = answer
+    require_answer(9, high_recall_threshold=threshold)
+    if not is_number(threshold) or not 0 < threshold < 1:
         raise NotYet(9, f"a threshold is a probability between 0 and 1, got {threshold!r}.")
     if recall(threshold) < target:
-        raise _wrong(9, f"at {threshold:.2f} the model finds {recall(threshold):.1%} of the sad "
+        raise wrong(9, f"at {threshold:.2f} the model finds {recall(threshold):.1%} of the sad "
                      f"faces, short of {target:.0%}: lower the threshold.", answer)
     if threshold < best - 0.01 + 1e-9:
-        raise _wrong(9, f"{threshold:.2f} reaches the recall, but a higher threshold does too, "
+        raise wrong(9, f"{threshold:.2f} reaches the recall, but a higher threshold does too, "
                      "with fewer false alarms: take the highest that still reaches it.", answer)
     def false_alarms(t: float) -> float:
         return float(np.mean(p[y_true == 0] >= t - 1e-9))
 
     moved = ("below 0.5: lower, to find more" if recall(0.5) < target else
              "above 0.5: higher, for fewer false alarms")
-    _done(9, f"at 0.5 recall is {recall(0.5):.1%}, so the threshold goes {moved}. At "
+    done(9, f"at 0.5 recall is {recall(0.5):.1%}, so the threshold goes {moved}. At "
           f"{threshold:.2f} recall is {recall(threshold):.1%}; {false_alarms(threshold):.1%} of "
           f"the happy faces are called sad (at 0.5: {false_alarms(0.5):.1%}).")
 
@@ -51,41 +52,41 @@ def check_precision_recall(precision: float, recall: float, y_true, y_pred) -> N
     right_recall = tp / max(1, int(np.sum(y_true == 1)))
     answer = (f"precision = tp / (tp + fp) = {right_precision:.3f}, recall = tp / (tp + fn) = "
               f"{right_recall:.3f}.")
-    _answers[10] = answer
-    _require_answer(10, precision=precision, recall=recall)
-    if not called_sad and np.isnan(float(precision)) and _close(recall, right_recall, 1e-4):
-        _done(10, f"no face was called sad, so precision is 0 / 0 (nan); recall "
+    answers_seen[10] = answer
+    require_answer(10, precision=precision, recall=recall)
+    if not called_sad and np.isnan(float(precision)) and close(recall, right_recall, 1e-4):
+        done(10, f"no face was called sad, so precision is 0 / 0 (nan); recall "
                   f"{right_recall:.3f}.")
         return
-    if not _close(precision, right_precision, 1e-4):
+    if not close(precision, right_precision, 1e-4):
         hint_ = (" That is the recall: precision divides by all faces the model *called* sad."
-                 if _close(precision, right_recall, 1e-4) else
+                 if close(precision, right_recall, 1e-4) else
                  " Precision: of the faces the model called sad, the share that were sad.")
-        raise _wrong(10, f"{precision:.3f} is not the precision.{hint_}", answer)
-    if not _close(recall, right_recall, 1e-4):
-        raise _wrong(10, f"{recall:.3f} is not the recall. Recall: of the faces that were sad, "
+        raise wrong(10, f"{precision:.3f} is not the precision.{hint_}", answer)
+    if not close(recall, right_recall, 1e-4):
+        raise wrong(10, f"{recall:.3f} is not the recall. Recall: of the faces that were sad, "
                      "the share the model found.", answer)
-    _done(10, f"precision {right_precision:.3f}, recall {right_recall:.3f}.")
+    done(10, f"precision {right_precision:.3f}, recall {right_recall:.3f}.")
 
 
 def check_prediction_by_hand(batch, label: str, classifier, image: np.ndarray) -> None:
     """Exercise 11: a batch of one image, the model's P(sad), and the label from the threshold."""
-    _require_answer(11, batch=batch, label=label)
+    require_answer(11, batch=batch, label=label)
     p_sad = float(np.ravel(classifier.predict(image[np.newaxis]))[0])
     right = classifier.answer(p_sad)["label"]  # what the kit answers for p_sad
     answer = (f"batch = image[np.newaxis]; p_sad = {p_sad:.2f}, threshold "
               f"{classifier.threshold:.2f}, so label = {right!r}.")
-    _answers[11] = answer
+    answers_seen[11] = answer
     batch = np.asarray(batch)
     expected_shape = (1, *image.shape)
     if batch.shape != expected_shape:
-        raise _wrong(11, f"the model takes a *batch*: expected shape {expected_shape}, got "
+        raise wrong(11, f"the model takes a *batch*: expected shape {expected_shape}, got "
                      f"{batch.shape}: one more axis in front.", answer)
     if label != right:
-        raise _wrong(11, f"P(sad) is {p_sad:.2f} and the threshold {classifier.threshold:.2f}, "
+        raise wrong(11, f"P(sad) is {p_sad:.2f} and the threshold {classifier.threshold:.2f}, "
                      f"so the label is not {label!r}: at or above the threshold the model says "
                      "the second class.", answer)
-    _done(11, f"P(sad) = {p_sad:.2f}, threshold {classifier.threshold:.2f}: {right}.")
+    done(11, f"P(sad) = {p_sad:.2f}, threshold {classifier.threshold:.2f}: {right}.")
 
 
 def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
@@ -94,27 +95,27 @@ def check_gradcam_layer(model: keras.Sequential, layer_index: int) -> None:
 
     right = last_conv_index(model)
     answer = f"layer {right} ({model.layers[right].name}), the last one before pooling."
-    _answers[12] = answer
-    _require_answer(12, layer_index=layer_index)
+    answers_seen[12] = answer
+    require_answer(12, layer_index=layer_index)
     if not isinstance(layer_index, (int, np.integer)) or not 0 <= layer_index < len(model.layers):
         raise NotYet(12, f"expected a layer number from 0 to {len(model.layers) - 1}, got "
                      f"{layer_index!r}.")
     layer = model.layers[layer_index]
     if len(layer.output.shape) != 4:
-        raise _wrong(12, f"{layer.name} outputs {tuple(layer.output.shape)}: no width and "
+        raise wrong(12, f"{layer.name} outputs {tuple(layer.output.shape)}: no width and "
                      "height left, so there is nowhere to point. Pick a layer before Flatten.",
                      answer)
     if isinstance(layer, keras.layers.MaxPooling2D) and layer_index > right:
-        raise _wrong(12, f"{layer.name} works, but pooling left a coarser grid; an earlier "
+        raise wrong(12, f"{layer.name} works, but pooling left a coarser grid; an earlier "
                      "layer has the same features at twice the resolution.", answer)
     if layer_index < right:
-        raise _wrong(12, f"{layer.name} has a finer grid, but its features are simpler (edges, "
+        raise wrong(12, f"{layer.name} has a finer grid, but its features are simpler (edges, "
                      "not mouths). Grad-CAM uses the features that decide the answer.", answer)
     if layer_index != right:
-        raise _wrong(12, f"layer {layer_index} ({layer.name}) is not the last layer with a "
+        raise wrong(12, f"layer {layer_index} ({layer.name}) is not the last layer with a "
                      "grid before pooling.", answer)
     grid = layer.output.shape[1:3]
-    _done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
+    done(12, f"{layer.name}: {grid[0]}x{grid[1]} places, the deepest features with a grid.")
 
 
 def check_frozen_base(frozen_base, start_model: keras.Model) -> None:
@@ -123,29 +124,29 @@ def check_frozen_base(frozen_base, start_model: keras.Model) -> None:
 
     answer = ("frozen_base = convolutional_base(start.model), then frozen_base.trainable = "
               "False.")
-    _answers[13] = answer
-    _require_answer(13, frozen_base=frozen_base)
+    answers_seen[13] = answer
+    require_answer(13, frozen_base=frozen_base)
     if not isinstance(frozen_base, keras.Model):
-        raise _wrong(13, f"frozen_base is a {type(frozen_base).__name__}, not a Keras model: "
+        raise wrong(13, f"frozen_base is a {type(frozen_base).__name__}, not a Keras model: "
                      "start from convolutional_base(start.model).", answer)
     if frozen_base is start_model or frozen_base is inner_network(start_model):
-        raise _wrong(13, "that is the start model itself, head and all: take its base, "
+        raise wrong(13, "that is the start model itself, head and all: take its base, "
                      "convolutional_base(start.model), a copy without the head.", answer)
     reference = convolutional_base(start_model)
     if [type(layer) for layer in frozen_base.layers] != [type(layer) for layer in
                                                           reference.layers]:
-        raise _wrong(13, "its layers are not the start model's base (its layers up to "
+        raise wrong(13, "its layers are not the start model's base (its layers up to "
                      "Flatten): use convolutional_base(start.model).", answer)
     if not all(np.array_equal(a, b) for a, b in zip(frozen_base.get_weights(),
                                                     reference.get_weights())):
-        raise _wrong(13, "its weights are not the start model's: a new network knows nothing "
+        raise wrong(13, "its weights are not the start model's: a new network knows nothing "
                      "yet. convolutional_base(start.model) copies them.", answer)
     still = sum(int(np.prod(w.shape)) for w in frozen_base.trainable_weights)
     if still:
-        raise _wrong(13, f"{still:,} of its weights would still change in training: a layer, "
+        raise wrong(13, f"{still:,} of its weights would still change in training: a layer, "
                      "or a whole model, whose weights must stay has trainable = False.", answer)
     kept = sum(int(np.prod(w.shape)) for w in frozen_base.weights)
-    _done(13, f"{kept:,} weights kept as the start model learned them; only the new head "
+    done(13, f"{kept:,} weights kept as the start model learned them; only the new head "
           "will learn.")
 
 
@@ -156,15 +157,15 @@ def check_picture_loss(loss, label: int, p: float) -> None:
     right = -math.log(given) if given > 0 else math.inf
     answer = (f"-np.log({'p' if label == 1 else '1 - p'}) = {right:.3f}: the model gives "
               f"its label {given:.1%}.")
-    _answers[14] = answer
-    _require_answer(14, my_loss=loss)
-    if not _is_number(loss):
+    answers_seen[14] = answer
+    require_answer(14, my_loss=loss)
+    if not is_number(loss):
         raise NotYet(14, f"a loss is one number, got {loss!r}.")
     if given < 1 and math.isclose(float(loss), -math.log(1 - given), rel_tol=1e-3):
-        raise _wrong(14, "that is -log of the probability of the *other* class: the loss "
+        raise wrong(14, "that is -log of the probability of the *other* class: the loss "
                      "uses the probability of the label.", answer)
     if not math.isclose(float(loss), right, rel_tol=1e-3, abs_tol=1e-4):
-        raise _wrong(14, f"{float(loss):.3f} is not -log of the probability the model gives "
+        raise wrong(14, f"{float(loss):.3f} is not -log of the probability the model gives "
                      "the label.", answer)
-    _done(14, f"{right:.3f}. The model gives its label {given:.1%}; at 50% the loss would be "
+    done(14, f"{right:.3f}. The model gives its label {given:.1%}; at 50% the loss would be "
           f"{math.log(2):.3f} and at 1% {-math.log(0.01):.1f}: a confident mistake costs most.")

@@ -225,7 +225,8 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A real number (NumPy's included), not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -239,11 +240,11 @@ def _whole(low: int, high: int | None = None) -> tuple[Callable[[Any], bool], st
 
 
 def _fraction(example: float) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: _is_number(v) and 0 < v < 1), f"a number between 0 and 1, e.g. {example}"
+    return (lambda v: is_number(v) and 0 < v < 1), f"a number between 0 and 1, e.g. {example}"
 
 
 def _fraction_or_auto(example: float) -> tuple[Callable[[Any], bool], str]:
-    return ((lambda v: v is None or (_is_number(v) and 0 < v < 1)),
+    return ((lambda v: v is None or (is_number(v) and 0 < v < 1)),
             f"None (automatic) or a number between 0 and 1, e.g. {example}")
 
 
@@ -255,7 +256,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "QUICK": (lambda v: isinstance(v, bool), "True or False"),
     "SOURCE_DIR": (lambda v: v is None or _is_path(v), "None or the path of your photo folder"),
     "N_PER_CLASS": _whole(10),
-    "FLIP_LABELS": ((lambda v: _is_number(v) and 0 <= v < 0.5),
+    "FLIP_LABELS": ((lambda v: is_number(v) and 0 <= v < 0.5),
                     "a share from 0 (none) to below 0.5, e.g. 0.03"),
     "MIN_SIZE": _whole(1),
     "NEAR_DUPLICATE_DISTANCE": (
@@ -263,7 +264,7 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "None (off) or a whole number of bits from 0 to 256, e.g. 20",
     ),
     "CROP_FACES": (lambda v: v is None or isinstance(v, bool), "None (auto), True or False"),
-    "FACE_MARGIN": ((lambda v: _is_number(v) and 0 <= v <= 1), "a number in [0, 1], e.g. 0.25"),
+    "FACE_MARGIN": ((lambda v: is_number(v) and 0 <= v <= 1), "a number in [0, 1], e.g. 0.25"),
     "KEEP_UNMATCHED": (lambda v: isinstance(v, bool), "True or False"),
     "CROP_EVERY_FACE": (lambda v: isinstance(v, bool), "True or False"),
     "VAL_FRACTION": _fraction_or_auto(0.15),
@@ -273,16 +274,16 @@ PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "EPOCHS": _whole(1),
     "BATCH_SIZE": _whole(1),
     "MIN_STEPS": _whole(0),
-    "LEARNING_RATE": ((lambda v: _is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
+    "LEARNING_RATE": ((lambda v: is_number(v) and 0 < v <= 1), "a number in (0, 1], e.g. 0.002"),
     "PATIENCE": _whole(0),
     "DIAGNOSE_EPOCHS": _whole(0),
     "STRATEGY": ((lambda v: v is None or v == "mirrored"), "None (one device) or 'mirrored'"),
     "STRATEGY_CPUS": _whole(1, 64),
     "MIRROR": ((lambda v: v is None or isinstance(v, bool)),
                "None (decide on validation), True or False"),
-    "THRESHOLD": ((lambda v: v is None or (_is_number(v) and 0 < v < 1)),
+    "THRESHOLD": ((lambda v: v is None or (is_number(v) and 0 < v < 1)),
                   "None (choose on validation) or a number between 0 and 1, e.g. 0.5"),
-    "MIN_RECALL": ((lambda v: v is None or (_is_number(v) and 0 < v <= 1)),
+    "MIN_RECALL": ((lambda v: v is None or (is_number(v) and 0 < v <= 1)),
                    "None (best accuracy) or a number in (0, 1], e.g. 0.9"),
     "TRAIN_SEED_RECIPE": (lambda v: isinstance(v, bool), "True or False"),
     "TOP_LOSSES": _whole(1),

@@ -27,7 +27,7 @@ from helpers.predict import load_classifier
 def fresh_kernel():
     """Each test starts as a fresh kernel would: no wrong tries counted yet."""
     checks._wrong_tries.clear()
-    checks._answers.clear()
+    checks.answers_seen.clear()
 
 
 def fails_with(call, *args, words: str, exercise: int, first_try: bool = True):
@@ -123,7 +123,7 @@ def test_no_first_try_names_the_answer(model, tmp_path):
     for exercise, (call, *args) in wrong.items():
         message = fails_with(call, *args, words="", exercise=exercise)
         assert "The answer" not in message and f"hint({exercise})" in message
-        answer = checks._answers[exercise]
+        answer = checks.answers_seen[exercise]
         assert answer not in message
         again = fails_with(call, *args, words=answer, exercise=exercise, first_try=False)
         assert "The answer" in again
