@@ -157,6 +157,7 @@ def test_benchmark_runs_end_to_end_on_a_small_generated_set(tmp_path):
 
 FAKE_COURSE = """
 import json, runpy, shutil, subprocess, sys
+from pathlib import Path
 real_run = subprocess.run
 called, course_work, course_out, course_stdout = sys.argv[1:5]
 
@@ -165,9 +166,9 @@ def course_run(command, **kwargs):  # stands in for `python -m helpers.course ru
         return real_run(command, **kwargs)
     pairs = {command[i + 1]: command[i + 2] for i, x in enumerate(command) if x == "-p"}
     out = command[command.index("--out") + 1]
+    source = Path(pairs["SOURCE_DIR"])
     json.dump({"command": command, "source": sorted(
-        str(p.relative_to(pairs["SOURCE_DIR"])) for p in __import__("pathlib").Path(
-            pairs["SOURCE_DIR"]).rglob("*") if p.is_file())}, open(called, "w"))
+        str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())}, open(called, "w"))
     shutil.copytree(course_work, pairs["WORK_DIR"])
     shutil.copytree(course_out, out)
     return subprocess.CompletedProcess(command, 0, open(course_stdout).read(), "")
